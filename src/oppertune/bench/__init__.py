@@ -1,0 +1,1 @@
+"""Benchmarks: ``python -m oppertune.bench.overhead`` prints the cost of a tuning round."""

@@ -1,0 +1,1 @@
+"""Parameter types and the values that travel through the tuning loop."""
