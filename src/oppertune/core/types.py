@@ -50,13 +50,14 @@ class Context:
 
     def __init__(self, data: Mapping[str, Any] | None = None, id: str | None = None) -> None:
         if data is None:
-            checked: Mapping[str, Any] = _EMPTY
+            plain: dict[str, Any] = {}
         elif isinstance(data, Mapping):
-            checked = MappingProxyType(_check_context_data(data))
+            plain = _check_context_data(data)
         else:
             raise TypeError(f"Context 'data' must be a mapping of feature names to values. Got {data!r} instead.")
+        checked = MappingProxyType(plain) if plain else _EMPTY
         if id is None:
-            id = _derive_id(checked)
+            id = _derive_id(plain)
         elif not isinstance(id, str):
             raise TypeError(f"Context 'id' must be a string. Got {id!r} instead.")
         object.__setattr__(self, "_data", checked)

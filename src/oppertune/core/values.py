@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias, Union
 
+import numpy as np
+
 __all__ = [
     "Categorical",
     "CategoryType",
@@ -43,7 +45,7 @@ def _check_name(name: object) -> str:
 
 
 def _check_real(name: str, field: str, x: object) -> float:
-    if isinstance(x, bool) or (not isinstance(x, (int, float)) and not _is_numpy_number(x)):
+    if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)):
         raise TypeError(f"Parameter {name!r}: '{field}' must be a number. Got {x!r} instead.")
     value = float(x)  # type: ignore[arg-type]
     if not math.isfinite(value):
@@ -56,11 +58,6 @@ def _check_integer(name: str, field: str, x: object) -> int:
     if value != int(value):
         raise _fail(name, f"'{field}' must be a whole number", x)
     return int(value)
-
-
-def _is_numpy_number(x: object) -> bool:
-    module = type(x).__module__
-    return module == "numpy" and hasattr(x, "dtype") and getattr(x, "dtype").kind in "iuf"  # noqa: B009
 
 
 def _on_grid(offset: float, step: float) -> bool:
