@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# `make test` installs every extra so that no test is skipped.
+TEST_EXTRAS := test,bench,server,bo,hopt,slates,rl
 
 .PHONY: demo test lint bench clean
 
@@ -11,8 +13,8 @@ $(VENV)/.base: pyproject.toml
 	$(PY) -m pip install --quiet -e .
 	touch $@
 
-$(VENV)/.test: $(VENV)/.base
-	$(PY) -m pip install --quiet -e ".[test,bench]"
+$(VENV)/.test: $(VENV)/.base pyproject.toml
+	$(PY) -m pip install --quiet -e ".[$(TEST_EXTRAS)]"
 	touch $@
 
 demo: $(VENV)/.base

@@ -15,6 +15,7 @@ import numpy as np
 
 from oppertune.algorithms import _arguments as check
 from oppertune.algorithms import _state as valid
+from oppertune.algorithms._random import BufferedDraws
 from oppertune.algorithms._space import NumericalSpace
 from oppertune.algorithms.base import TuningInstance
 from oppertune.core.types import Context
@@ -72,7 +73,7 @@ class BlueFin(TuningInstance):
 
         self._space = NumericalSpace([p for p in self._tuned if isinstance(p, (Integer, Real))])
         self._dim = self._space.dim
-        self._rng = np.random.default_rng(self.random_seed)
+        self._normals = BufferedDraws(self.random_seed, "normal")
         self._steps = 0
         self._sign = 1.0
         self._first_reward = 0.0
@@ -91,7 +92,7 @@ class BlueFin(TuningInstance):
         return self.delta / math.sqrt(1.0 + self.eta_decay_rate * self._steps) if self.eta_decay_rate else self.delta
 
     def _draw_direction(self) -> list[float]:
-        u = self._rng.standard_normal(self._dim).tolist()
+        u = self._normals.take(self._dim)
         norm = math.sqrt(math.fsum(x * x for x in u))
         if norm == 0.0:
             return [1.0] + [0.0] * (len(u) - 1)
@@ -140,7 +141,7 @@ class BlueFin(TuningInstance):
 
     def _get_state(self) -> dict[str, Any]:
         return {
-            "rng": self._rng.bit_generator.state,
+            "normals": self._normals.get_state(),
             "steps": self._steps,
             "sign": self._sign,
             "first_reward": self._first_reward,
@@ -161,7 +162,7 @@ class BlueFin(TuningInstance):
         if state["sign"] not in (1.0, -1.0):
             raise ValueError("'sign' must be 1 or -1")
         self._steps = valid.non_negative_int(state["steps"], "steps")
-        self._rng = valid.generator(state["rng"])
+        self._normals.set_state(state["normals"])
         self._sign = float(state["sign"])
         self._first_reward = valid.number(state["first_reward"], "first_reward")
         self._center, self._direction = center.tolist(), direction.tolist()

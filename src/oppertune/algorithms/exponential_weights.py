@@ -6,11 +6,9 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import numpy as np
-
 from oppertune.algorithms import _arguments as check
-from oppertune.algorithms import _state as valid
 from oppertune.algorithms._exp3 import Exp3
+from oppertune.algorithms._random import BufferedDraws
 from oppertune.algorithms.base import TuningInstance
 from oppertune.core.types import Context
 from oppertune.core.values import Categorical, ValueType
@@ -46,7 +44,7 @@ class ExponentialWeights(TuningInstance):
                 "Use 'exponential_weights_slates', which learns each parameter separately."
             )
         self._learner = Exp3(n_arms)
-        self._rng = np.random.default_rng(self.random_seed)
+        self._uniforms = BufferedDraws(self.random_seed, "uniform")
 
     def _configuration(self, arm: int) -> dict[str, Any]:
         values = {}
@@ -58,7 +56,7 @@ class ExponentialWeights(TuningInstance):
     def _predict(self, context: Context) -> dict[str, Any]:
         if not self._categoricals:
             return {}
-        return self._configuration(self._learner.draw(self._rng.random()))
+        return self._configuration(self._learner.draw(self._uniforms.take_one()))
 
     def _learn(self, reward: float | list[float], context: Context) -> None:
         if self._categoricals:
@@ -70,9 +68,8 @@ class ExponentialWeights(TuningInstance):
         return self._configuration(self._learner.best_arm())
 
     def _get_state(self) -> dict[str, Any]:
-        return {"rng": self._rng.bit_generator.state, "exp3": self._learner.get_state()}
+        return {"uniforms": self._uniforms.get_state(), "exp3": self._learner.get_state()}
 
     def _set_state(self, state: Mapping[str, Any]) -> None:
-        rng = valid.generator(state["rng"])
         self._learner.set_state(state["exp3"])
-        self._rng = rng
+        self._uniforms.set_state(state["uniforms"])

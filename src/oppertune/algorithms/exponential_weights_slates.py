@@ -5,11 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import numpy as np
-
 from oppertune.algorithms import _arguments as check
-from oppertune.algorithms import _state as valid
 from oppertune.algorithms._exp3 import Exp3
+from oppertune.algorithms._random import BufferedDraws
 from oppertune.algorithms.base import TuningInstance
 from oppertune.core.types import Context
 from oppertune.core.values import Categorical, ValueType
@@ -35,10 +33,10 @@ class ExponentialWeightsSlates(TuningInstance):
         super().__init__(parameters)
         self._categoricals = [p for p in self._tuned if isinstance(p, Categorical)]
         self._learners = [Exp3(p.n_categories) for p in self._categoricals]
-        self._rng = np.random.default_rng(self.random_seed)
+        self._uniforms = BufferedDraws(self.random_seed, "uniform")
 
     def _predict(self, context: Context) -> dict[str, Any]:
-        draws = self._rng.random(len(self._learners)).tolist()
+        draws = self._uniforms.take(len(self._learners))
         return {
             p.name: p.categories[e.draw(u)] for p, e, u in zip(self._categoricals, self._learners, draws, strict=True)
         }
@@ -54,14 +52,14 @@ class ExponentialWeightsSlates(TuningInstance):
         return {p.name: p.categories[e.best_arm()] for p, e in zip(self._categoricals, self._learners, strict=True)}
 
     def _get_state(self) -> dict[str, Any]:
-        return {"rng": self._rng.bit_generator.state, "exp3": [e.get_state() for e in self._learners]}
+        return {"uniforms": self._uniforms.get_state(), "exp3": [e.get_state() for e in self._learners]}
 
     def _set_state(self, state: Mapping[str, Any]) -> None:
-        rng = valid.generator(state["rng"])
         parts = state["exp3"]
         if not isinstance(parts, list) or len(parts) != len(self._learners):
             raise ValueError(f"'exp3' must be a list of {len(self._learners)} learner states")
         fresh = [Exp3(p.n_categories) for p in self._categoricals]
         for learner, part in zip(fresh, parts, strict=True):
             learner.set_state(part)
-        self._learners, self._rng = fresh, rng
+        self._uniforms.set_state(state["uniforms"])
+        self._learners = fresh
