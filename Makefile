@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # `make test` installs every extra so that no test is skipped.
 TEST_EXTRAS := test,bench,server,bo,hopt,slates,rl
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean system-deps
 
 $(VENV)/.base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,10 @@ lint: $(VENV)/.test
 	$(VENV)/bin/ruff check src tests examples
 	$(VENV)/bin/ruff format --check src tests examples
 
-test: lint
+system-deps:
+	bash .ci/system-deps.sh
+
+test: lint system-deps
 	$(PY) -m pytest
 
 bench: $(VENV)/.test
