@@ -29,7 +29,7 @@ def test_hybrid_handles_one_kind_only() -> None:
     [
         ({"categorical_algorithm": "bluefin"}, "'categorical_algorithm' argument of HybridSolver must name"),
         ({"numerical_algorithm": "exponential_weights"}, "'numerical_algorithm' argument of HybridSolver must"),
-        ({"numerical_algorithm": "bluefn"}, "Unknown algorithm 'bluefn'; known algorithms: bluefin"),
+        ({"numerical_algorithm": "bluefn"}, "Unknown algorithm 'bluefn'; known algorithms: "),
         ({"numerical_algorithm_args": {"eta": -1}}, "'eta' argument of BlueFin"),
         ({"categorical_algorithm_args": 5}, "'categorical_algorithm_args' argument of HybridSolver must be a dict"),
     ],

@@ -337,6 +337,7 @@ class TuningInstance:
             raise ValueError("'request_prefix' must be a string without '-'")
         self._iteration, self._request_count, self._request_prefix = iteration, count, prefix
         self._rounds, self._requests = {}, {}
+        restored: list[TuningRequest] = []
         for r in loop["rounds"]:
             ctx = Context.from_dict(r["context"])
             prediction = dict(r["prediction"])
@@ -348,7 +349,10 @@ class TuningInstance:
             for q in r["requests"]:
                 reward = None if q["reward"] is None else _check_reward(q["reward"])
                 round_.request_ids.append(q["id"])
-                self._requests[q["id"]] = TuningRequest(q["id"], ctx, prediction, reward, q["reward_data"])
+                restored.append(TuningRequest(q["id"], ctx, prediction, reward, q["reward_data"]))
+        # Listed in the order they were issued, across rounds, as before the dump.
+        restored.sort(key=lambda q: _issue_number(q.id))
+        self._requests = {q.id: q for q in restored}
 
     def dumps(self) -> str:
         """The tuner's state as a JSON string."""
@@ -389,6 +393,11 @@ class TuningInstance:
             except (OSError, EOFError) as exc:
                 raise StateError(f"The compressed state file {str(path)!r} is damaged: {exc}") from None
         return cls.loads(data)
+
+
+def _issue_number(request_id: str) -> int:
+    number = request_id.rpartition("-")[2]
+    return int(number) if number.isdigit() else -1
 
 
 def _jsonable(value: Any) -> Any:

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 __all__ = ["ALGORITHMS", "DEFAULT_ALGORITHM", "create_tuning_instance", "get_algorithm_class"]
 
 _CLASSES: dict[str, tuple[str, str]] = {
+    "autoscope": ("oppertune.algorithms.autoscope", "AutoScope"),
     "bluefin": ("oppertune.algorithms.bluefin", "BlueFin"),
     "exponential_weights": ("oppertune.algorithms.exponential_weights", "ExponentialWeights"),
     "exponential_weights_slates": ("oppertune.algorithms.exponential_weights_slates", "ExponentialWeightsSlates"),
