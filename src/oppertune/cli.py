@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
 import oppertune
@@ -23,9 +26,187 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     """Tune the configuration of live software from a reward signal."""
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    no_args_is_help=True,
+)
+def tune(
+    ctx: typer.Context,
+    spec: Annotated[Path, typer.Argument(help="The spec file (YAML or JSON).")],
+    state: Annotated[Path | None, typer.Option(help="Run file (SQLite) [default: the spec with .run.sqlite].")] = None,
+    rounds: Annotated[int | None, typer.Option(min=1, help="Rounds in all, overriding the spec's 'rounds'.")] = None,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Discard the run in the run file and start over.")] = False,
+    plot: Annotated[Path | None, typer.Option(help="Reward plot file [default: the run file with .png].")] = None,
+) -> None:
+    """Tune a program: oppertune tune SPEC -- COMMAND [ARGS].
+
+    The parameters reach the program through {name} placeholders in its arguments, environment
+    variables or a rendered config file (see the spec). Every round is recorded in the run file;
+    Ctrl-C stops cleanly and running the same command again resumes.
+    """
+    from rich.console import Console
+
+    from oppertune.tune.history import RunStore
+    from oppertune.tune.runner import resolve_command
+    from oppertune.tune.runner import tune as run_tune
+    from oppertune.tune.spec import SpecError, load_spec
+
+    console = Console()
+    try:
+        loaded = load_spec(spec)
+        command = resolve_command(loaded, ctx.args)
+    except SpecError as exc:
+        raise _fail(str(exc)) from None
+    state_path = state or spec.with_suffix(".run.sqlite")
+    try:
+        store = RunStore(state_path)
+    except (ValueError, OSError) as exc:
+        raise _fail(f"cannot use the run file {str(state_path)!r}: {exc}") from None
+    with store:
+        if fresh:
+            store.reset()
+        try:
+            summary = run_tune(loaded, command, store, console, rounds)
+        except SpecError as exc:
+            raise _fail(str(exc)) from None
+        _finish(console, store, plot or state_path.with_suffix(".png"))
+    if summary.interrupted:
+        raise typer.Exit(130)
+
+
+@app.command()
+def demo(
+    rounds: Annotated[int, typer.Option(min=5, help="Tuning rounds in each of the two workload phases.")] = 60,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the tuner and the workload.")] = 0,
+    out: Annotated[Path, typer.Option(help="Folder for the reward plot.")] = Path("oppertune-demo"),
+    seconds: Annotated[float, typer.Option(min=0.1, max=30.0, help="Measurement window per round, in seconds.")] = 0.6,
+) -> None:
+    """Tune a real SQLite database under a real mixed workload, live, then follow a workload change."""
+    from oppertune.targets.demo import run_demo
+
+    run_demo(rounds=rounds, seed=seed, out=out, seconds_per_round=seconds)
+
+
+@app.command(no_args_is_help=True)
+def report(
+    state: Annotated[Path, typer.Argument(help="A run file written by 'oppertune tune'.")],
+    plot: Annotated[Path | None, typer.Option(help="Reward plot file [default: the run file with .png].")] = None,
+    last: Annotated[int | None, typer.Option(min=1, help="Show only the last N rounds of the history.")] = None,
+) -> None:
+    """Print the history and best configuration of a tuning run, and write its reward plot."""
+    from rich.console import Console
+
+    from oppertune.tune.history import RunStore
+    from oppertune.tune.runner import history_table
+
+    console = Console()
+    try:
+        store = RunStore.open_existing(state)
+    except (FileNotFoundError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    with store:
+        console.print(history_table(store.rounds(), last))
+        _finish(console, store, plot or state.with_suffix(".png"))
+
+
+def _finish(console: object, store: object, plot_path: Path) -> None:
+    """Print the best configuration and write the plot."""
+    from rich.table import Table
+
+    from oppertune.tune.runner import best_round
+
+    rounds = store.rounds()  # type: ignore[attr-defined]
+    best = best_round(rounds)
+    failed = sum(not r.ok for r in rounds)
+    console.print(f"{len(rounds)} round(s) recorded, {failed} failed.")  # type: ignore[attr-defined]
+    if best is None:
+        console.print("[yellow]No successful round yet.")  # type: ignore[attr-defined]
+    else:
+        table = Table(title=f"Best configuration (round {best.round}, reward {best.reward:.4g})")
+        table.add_column("parameter")
+        table.add_column("value")
+        for name, value in best.configuration.items():
+            table.add_row(name, str(value))
+        for name, value in (best.metrics or {}).items():
+            table.add_row(f"[dim]metric[/dim] {name}", f"{value:.6g}")
+        console.print(table)  # type: ignore[attr-defined]
+    if rounds:
+        try:
+            from oppertune.plots import reward_chart
+
+            reward_chart(plot_path, [r.round for r in rounds], [r.reward for r in rounds], [r.ok for r in rounds],
+                         title=f"Reward per round — {store.path.name}")  # type: ignore[attr-defined]  # fmt: skip
+            console.print(f"Plot written to {plot_path}")  # type: ignore[attr-defined]
+        except ImportError as exc:
+            console.print(f"[yellow]{exc}")  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------------- tuning service (oppertune.service)
+@app.command()
+def serve(
+    db: Annotated[
+        str | None, typer.Option(help="Database URL (env OPPERTUNE_DB; default sqlite:///oppertune.db).")
+    ] = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(min=0, max=65535, help="Port (default 8000).")] = None,
+    insecure: Annotated[
+        bool | None, typer.Option("--insecure", help="Serve on a non-loopback address although no API key exists.")
+    ] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Server processes sharing the port.")] = 1,
+    sweep_interval: Annotated[
+        float | None, typer.Option(min=0.0, help="Seconds between sweeps closing rounds due by time (default 1).")
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    access_log: Annotated[bool, typer.Option("--access-log", help="Log every request.")] = False,
+) -> None:
+    """Run the tuning service (HTTP API over SQLite or PostgreSQL). Settings also come from OPPERTUNE_* variables."""
+    from oppertune.service.commands import UsageError
+    from oppertune.service.commands import serve as run_server
+    from oppertune.service.settings import Settings
+
+    try:
+        settings = Settings.from_env(db=db, host=host, port=port, insecure=insecure, sweep_interval=sweep_interval)
+        run_server(settings, workers=workers, log_level=log_level, access_log=access_log)
+    except (UsageError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+keys_app = typer.Typer(help="Manage the tuning service's API keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create(
+    project: Annotated[str, typer.Option(help="The project the key gives access to.")],
+    db: Annotated[
+        str | None, typer.Option(help="Database URL (env OPPERTUNE_DB; default sqlite:///oppertune.db).")
+    ] = None,
+    label: Annotated[str | None, typer.Option(help="A note stored with the key (e.g. who holds it).")] = None,
+) -> None:
+    """Create an API key for a project and print it (only its hash is stored: it cannot be shown again)."""
+    from oppertune.service.commands import UsageError, create_key
+    from oppertune.service.settings import Settings
+
+    try:
+        key = create_key(Settings.from_env(db=db).db, project, label)
+    except (UsageError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"API key for project {project!r} (shown once, keep it secret):", err=True)
+    typer.echo(key)
 
 
 def main() -> None:

@@ -1,0 +1,76 @@
+"""Charts of tuning runs, drawn with matplotlib (the ``plot`` extra), imported only when drawing."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["reward_chart"]
+
+
+def _pyplot():  # type: ignore[no-untyped-def]
+    try:
+        import matplotlib
+    except ImportError:
+        raise ImportError("Plots need matplotlib; install it with: pip install 'oppertune[plot]'") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def reward_chart(
+    path: str | Path,
+    rounds: Sequence[int],
+    rewards: Sequence[float],
+    ok: Sequence[bool] | None = None,
+    title: str = "Reward per round",
+    markers: Sequence[tuple[int, str]] = (),
+    baseline: float | None = None,
+    log_y: bool = False,
+) -> Path:
+    """Write a PNG of reward per round with the running best; failed rounds as red crosses.
+
+    Args:
+        path: Where to write the PNG.
+        rounds: Round numbers.
+        rewards: Reward of each round.
+        ok: Whether each round succeeded (all, when None).
+        title: Chart title.
+        markers: Vertical lines ``(round, label)``, e.g. where the workload changed.
+        baseline: A horizontal reference line, e.g. the starting configuration's reward.
+        log_y: Logarithmic reward axis (for rewards that are ratios); non-positive rewards are left out.
+    """
+    plt = _pyplot()
+    ok = list(ok) if ok is not None else [True] * len(rounds)
+    figure, axes = plt.subplots(figsize=(9, 4.5), dpi=110)
+    good = [(r, y) for r, y, k in zip(rounds, rewards, ok, strict=True) if k]
+    bad = [(r, y) for r, y, k in zip(rounds, rewards, ok, strict=True) if not k]
+    if good:
+        axes.plot([r for r, _ in good], [y for _, y in good], "o-", markersize=3, linewidth=1, label="reward")
+        best, running = float("-inf"), []
+        for _, y in good:
+            best = max(best, y)
+            running.append(best)
+        axes.plot([r for r, _ in good], running, "-", linewidth=2, alpha=0.7, label="best so far")
+    if bad:
+        axes.plot([r for r, _ in bad], [y for _, y in bad], "x", color="red", label="failed round")
+    if baseline is not None:
+        axes.axhline(baseline, color="grey", linestyle="--", linewidth=1, label="starting configuration")
+    for at, label in markers:
+        axes.axvline(at, color="black", linestyle=":", linewidth=1)
+        axes.annotate(label, (at, 1.0), xycoords=("data", "axes fraction"), xytext=(3, -12),
+                      textcoords="offset points", fontsize=8)  # fmt: skip
+    if log_y and any(y > 0 for y in rewards):
+        axes.set_yscale("log")
+    axes.set_xlabel("round")
+    axes.set_ylabel("reward")
+    axes.set_title(title)
+    axes.grid(alpha=0.3)
+    axes.legend(loc="lower right", fontsize=8)
+    figure.tight_layout()
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(target)
+    plt.close(figure)
+    return target

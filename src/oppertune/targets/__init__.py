@@ -1,0 +1,1 @@
+"""Real programs OPPerTune tunes in demos, examples and benchmarks."""

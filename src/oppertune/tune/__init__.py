@@ -1,0 +1,1 @@
+"""Tune any program from a spec: ``oppertune tune SPEC -- COMMAND``."""
