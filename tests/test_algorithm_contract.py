@@ -46,6 +46,19 @@ CASES: dict[str, list[tuple[list[ValueType], dict[str, Any]]]] = {
     ],
     "uniform_random": [(MIXED, {"random_seed": 5})],
     "identity": [(MIXED, {})],
+    # Optional extras (`make test` installs them all). Small settings keep the suite fast.
+    "hopt": [
+        (MIXED, {"fmin_args": {"n_startup_jobs": 5, "n_EI_candidates": 8}, "random_seed": 5}),
+        (MIXED, {"algo": "anneal", "random_seed": 5}),
+    ],
+    "slates": [(MIXED, {"n_discretized_values": 5, "random_seed": 5})],
+    # Its random initial phase only: one Gaussian-process fit per round (~0.2 s) would make this suite's
+    # ~1,150 rounds per case take minutes. tests/test_extras.py takes the GP phase through the same checks.
+    "bayesian_optimization": [(MIXED, {"optimizer_args": {"n_initial_points": 400}, "random_seed": 5})],
+    "ddpg": [
+        (MIXED, {"hidden_sizes": [8], "batch_size": 4, "updates_per_round": 1, "random_seed": 5}),
+        (MIXED, {"hidden_sizes": [8, 8], "gamma": 0.5, "epsilon": 0.5, "batch_size": 4, "random_seed": 5}),
+    ],
 }
 PARAMS = [
     pytest.param(name, params, args, id=f"{name}-{i}") for name, cases in CASES.items() for i, (params, args) in

@@ -16,11 +16,15 @@ __all__ = ["ALGORITHMS", "DEFAULT_ALGORITHM", "create_tuning_instance", "get_alg
 
 _CLASSES: dict[str, tuple[str, str]] = {
     "autoscope": ("oppertune.algorithms.autoscope", "AutoScope"),
+    "bayesian_optimization": ("oppertune.algorithms.bayesian_optimization", "BayesianOptimization"),
     "bluefin": ("oppertune.algorithms.bluefin", "BlueFin"),
+    "ddpg": ("oppertune.algorithms.ddpg", "DDPG"),
     "exponential_weights": ("oppertune.algorithms.exponential_weights", "ExponentialWeights"),
     "exponential_weights_slates": ("oppertune.algorithms.exponential_weights_slates", "ExponentialWeightsSlates"),
+    "hopt": ("oppertune.algorithms.hopt", "HOpt"),
     "hybrid_solver": ("oppertune.algorithms.hybrid_solver", "HybridSolver"),
     "identity": ("oppertune.algorithms.identity", "Identity"),
+    "slates": ("oppertune.algorithms.slates", "Slates"),
     "uniform_random": ("oppertune.algorithms.uniform_random", "UniformRandom"),
 }
 

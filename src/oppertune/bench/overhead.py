@@ -6,6 +6,7 @@ Run: ``python -m oppertune.bench.overhead [--rounds N]``. Prints figures; assert
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import statistics
 import subprocess
@@ -80,6 +81,49 @@ def optuna_round(rounds: int) -> Callable[[int], None] | None:
     return one_round
 
 
+# ----------------------------------------------------------------- optional algorithms (extras)
+# (label, extra, module that the extra installs, algorithm, arguments, rounds timed)
+EXTRA_CASES: list[tuple[str, str, str, str, dict[str, Any], int]] = [
+    ("bayesian_optimization (GP, defaults), first 40 rounds", "bo", "skopt", "bayesian_optimization",
+     {"random_seed": 1}, 40),
+    ("hopt algo=tpe, first 200 rounds", "hopt", "hyperopt", "hopt", {"algo": "tpe", "random_seed": 1}, 200),
+    ("hopt algo=atpe, first 40 rounds", "hopt", "lightgbm", "hopt", {"algo": "atpe", "random_seed": 1}, 40),
+    ("slates (VW), 20 values per number, 1000 rounds", "slates", "vowpalwabbit", "slates", {"random_seed": 1}, 1000),
+    ("ddpg (defaults), 500 rounds", "rl", "torch", "ddpg", {"random_seed": 1}, 500),
+]  # fmt: skip
+
+
+def extra_cases() -> list[tuple[str, str, str, dict[str, Any], int]]:
+    """The optional-algorithm cases whose extra is installed: (label, extra, algorithm, args, rounds)."""
+    return [
+        (label, extra, algorithm, args, rounds)
+        for label, extra, module, algorithm, args, rounds in EXTRA_CASES
+        if importlib.util.find_spec(module) is not None
+    ]
+
+
+def print_extras(optuna_seconds: float | None) -> None:
+    """Per-round overhead of the optional algorithms that are installed, on the seed's 3 parameters.
+
+    Their cost grows with the history (a GP fit, a TPE pass over all trials), so each is timed once
+    over the first rounds of a fresh tuner, tuner creation and library import excluded.
+    """
+    cases = extra_cases()
+    print("\nOptional algorithms (extras), seed's 3 params, mean over the first rounds of a fresh tuner")
+    if not cases:
+        print("No extra is installed (pip install 'oppertune[bo,hopt,slates,rl]').")
+        return
+    print(f"{'case':<52} {'us/round':>10} {'x Optuna':>10}")
+    for label, _, algorithm, args, rounds in cases:
+        create_tuning_instance(SEED_PARAMETERS, algorithm, args)  # import the library outside the timing
+        seconds = _time_rounds(oppertune_round(SEED_PARAMETERS, algorithm, args), rounds, repeats=1)
+        ratio = f"{seconds / optuna_seconds:.1f}x" if optuna_seconds else "n/a"
+        print(f"{label:<52} {seconds * 1e6:>10.0f} {ratio:>10}")
+    missing = sorted({extra for _, extra, module, *_ in EXTRA_CASES if importlib.util.find_spec(module) is None})
+    if missing:
+        print(f"Not installed: {', '.join(missing)} (pip install 'oppertune[{','.join(missing)}]').")
+
+
 _IMPORT_PROBE = r"""
 import json, re, sys, time
 def rss_kib():
@@ -127,6 +171,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{'Optuna RandomSampler ask+tell, same mixed space':<52} {optuna_seconds * 1e6:>10.2f} {'1':>10}")
     else:
         print("Optuna is not installed (pip install 'oppertune[bench]'): no yardstick.")
+
+    print_extras(optuna_seconds)
 
     cost = import_cost()
     print(
