@@ -33,7 +33,13 @@ CASES: dict[str, list[tuple[list[ValueType], dict[str, Any]]]] = {
     ],
     "exponential_weights": [(CATEGORICAL, {"random_seed": 5})],
     "exponential_weights_slates": [(CATEGORICAL, {"random_seed": 5})],
+    "paired_search": [
+        (MIXED, {"random_seed": 5}),
+        (NUMERICAL, {"delta": 0.2, "eta": 0.5, "random_seed": 5}),
+        (CATEGORICAL, {"explore": 0.9, "random_seed": 5}),
+    ],
     "hybrid_solver": [
+        (MIXED, {"random_seed": 5}),
         (MIXED, {"categorical_algorithm_args": {"random_seed": 5}, "numerical_algorithm_args": {"random_seed": 5}}),
         (
             MIXED,

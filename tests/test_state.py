@@ -17,7 +17,11 @@ from oppertune.core.values import Categorical, Real
 
 
 def make_tuner() -> HybridSolver:
-    tuner = HybridSolver([Categorical("c", "a", ["a", "b"]), Real("r", 0.5, 0.0, 1.0)])
+    tuner = HybridSolver(
+        [Categorical("c", "a", ["a", "b"]), Real("r", 0.5, 0.0, 1.0)],
+        categorical_algorithm="exponential_weights_slates",
+        numerical_algorithm="bluefin",
+    )
     for reward in (0.1, 0.2, 0.3):
         tuner.predict()
         tuner.set_reward(reward)

@@ -1,7 +1,15 @@
-"""HybridSolver: a categorical learner and a numerical learner side by side, fed the same reward."""
+"""HybridSolver: tunes categorical and numerical parameters together.
+
+Given learners (the prototype's way, e.g. ``categorical_algorithm="exponential_weights_slates"``
+and ``numerical_algorithm="bluefin"``), it runs them side by side and feeds both every reward.
+Given none of the four learner arguments, it uses `PairedSearch`, which coordinates the two kinds
+of parameters (categorical choices held across the numerical two-point pairs) and needs no tuning
+of its own: the recommended default.
+"""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -14,7 +22,12 @@ __all__ = ["HybridSolver"]
 
 
 class HybridSolver(TuningInstance):
-    """Tunes categorical and numerical parameters together with two learners sharing each reward.
+    """Tunes categorical and numerical parameters together.
+
+    With none of the four learner arguments given, one `PairedSearch` tunes everything (seeded by
+    ``random_seed``). Otherwise a categorical and a numerical learner run side by side and both
+    learn from every reward; a learner left out defaults to the prototype's choice
+    (``exponential_weights_slates`` / ``bluefin``).
 
     Args:
         parameters: The parameters to tune, of any type.
@@ -22,6 +35,8 @@ class HybridSolver(TuningInstance):
         categorical_algorithm_args: Its constructor arguments.
         numerical_algorithm: Registry name of the learner for the Integer and Real parameters.
         numerical_algorithm_args: Its constructor arguments.
+        random_seed: Seed of the default `PairedSearch`; with explicit learners, the seed of each
+            learner whose arguments do not set one.
     """
 
     name = "hybrid_solver"
@@ -29,22 +44,41 @@ class HybridSolver(TuningInstance):
     def __init__(
         self,
         parameters: Iterable[ValueType | Mapping[str, Any]],
-        categorical_algorithm: str = "exponential_weights_slates",
+        categorical_algorithm: str | None = None,
         categorical_algorithm_args: Mapping[str, Any] | None = None,
-        numerical_algorithm: str = "bluefin",
+        numerical_algorithm: str | None = None,
         numerical_algorithm_args: Mapping[str, Any] | None = None,
+        random_seed: int | None = None,
     ) -> None:
+        from oppertune.algorithms.paired_search import PairedSearch
         from oppertune.algorithms.registry import get_algorithm_class
 
         owner = type(self).__name__
+        paired = (categorical_algorithm, categorical_algorithm_args, numerical_algorithm, numerical_algorithm_args) == (
+            None,
+        ) * 4
         self.categorical_algorithm = categorical_algorithm
-        self.categorical_algorithm_args = check.mapping(owner, "categorical_algorithm_args", categorical_algorithm_args)
+        self.categorical_algorithm_args = (
+            None
+            if categorical_algorithm_args is None
+            else check.mapping(owner, "categorical_algorithm_args", categorical_algorithm_args)
+        )
         self.numerical_algorithm = numerical_algorithm
-        self.numerical_algorithm_args = check.mapping(owner, "numerical_algorithm_args", numerical_algorithm_args)
+        self.numerical_algorithm_args = (
+            None
+            if numerical_algorithm_args is None
+            else check.mapping(owner, "numerical_algorithm_args", numerical_algorithm_args)
+        )
+        self.random_seed = check.seed(owner, random_seed)
         super().__init__(parameters)
+        self._learners: list[TuningInstance] = []
+        if paired:
+            if self._tuned:
+                self._learners.append(PairedSearch(self._tuned, random_seed=self.random_seed))
+            return
 
-        categorical_class = get_algorithm_class(categorical_algorithm)
-        numerical_class = get_algorithm_class(numerical_algorithm)
+        categorical_class = get_algorithm_class(categorical_algorithm or "exponential_weights_slates")
+        numerical_class = get_algorithm_class(numerical_algorithm or "bluefin")
         for role, cls, kind in (("categorical", categorical_class, Categorical), ("numerical", numerical_class, Real)):
             if kind not in cls.supported_parameter_types or cls.uses_context or cls.learns_from_stored_rewards:
                 raise ValueError(
@@ -53,15 +87,21 @@ class HybridSolver(TuningInstance):
                 )
         categoricals = [p for p in self._tuned if isinstance(p, Categorical)]
         numericals = [p for p in self._tuned if isinstance(p, (Integer, Real))]
-        self._learners: list[TuningInstance] = []
-        if categoricals:
-            self._learners.append(categorical_class(categoricals, **self.categorical_algorithm_args))
-        if numericals:
-            self._learners.append(numerical_class(numericals, **self.numerical_algorithm_args))
+        for cls, subset, args in (
+            (categorical_class, categoricals, self.categorical_algorithm_args),
+            (numerical_class, numericals, self.numerical_algorithm_args),
+        ):
+            if subset:
+                args = dict(args or {})
+                if self.random_seed is not None and "random_seed" not in args and _takes_seed(cls):
+                    args["random_seed"] = self.random_seed
+                self._learners.append(cls(subset, **args))
 
     def _predict(self, context: Context) -> dict[str, Any]:
         if len(self._learners) == 1:
             return self._learners[0]._predict(context)
+        if not self._learners:
+            return {}
         first, second = self._learners
         return {**first._predict(context), **second._predict(context)}
 
@@ -78,3 +118,7 @@ class HybridSolver(TuningInstance):
             raise ValueError(f"'learners' must be a list of {len(self._learners)} learner states")
         for learner, part in zip(self._learners, parts, strict=True):
             learner._set_state(part)
+
+
+def _takes_seed(cls: type[TuningInstance]) -> bool:
+    return "random_seed" in inspect.signature(cls.__init__).parameters

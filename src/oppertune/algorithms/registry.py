@@ -24,6 +24,7 @@ _CLASSES: dict[str, tuple[str, str]] = {
     "hopt": ("oppertune.algorithms.hopt", "HOpt"),
     "hybrid_solver": ("oppertune.algorithms.hybrid_solver", "HybridSolver"),
     "identity": ("oppertune.algorithms.identity", "Identity"),
+    "paired_search": ("oppertune.algorithms.paired_search", "PairedSearch"),
     "slates": ("oppertune.algorithms.slates", "Slates"),
     "uniform_random": ("oppertune.algorithms.uniform_random", "UniformRandom"),
 }

@@ -97,7 +97,7 @@ def _compare(
 
 
 def create_demo_tuner(seed: int) -> TuningInstance:
-    """AutoScope over the workload type, with a HybridSolver per workload."""
+    """AutoScope over the workload type, with a HybridSolver (its default, PairedSearch) per workload."""
     return create_tuning_instance(
         [to_value(k) for k in KNOBS],
         "autoscope",
@@ -105,10 +105,6 @@ def create_demo_tuner(seed: int) -> TuningInstance:
             "features": [{"name": "workload", "values": [READ_HEAVY.name, WRITE_HEAVY.name]}],
             "height": 1,
             "leaf_algorithm": "hybrid_solver",
-            "leaf_algorithm_args": {
-                "categorical_algorithm_args": {"random_seed": seed},
-                "numerical_algorithm_args": {"random_seed": seed},
-            },
             "fix_internal_weights": True,
             "random_seed": seed,
         },

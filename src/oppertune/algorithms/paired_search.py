@@ -1,0 +1,297 @@
+"""PairedSearch: local search around the incumbent in pairs of rounds, for every parameter type.
+
+Rounds come in pairs that share one categorical choice. The numerical parameters are played at
+``center + delta_i * s`` and ``center - delta_i * s`` for a random sign vector ``s`` (SPSA), so the
+pair's *difference* estimates the gradient at the centre and the pair's *mean* estimates the
+reward of the categorical choice at the centre (to second order). That gives:
+
+* numerical steps that are scale-free: the SPSA gradient goes through Adam, so each coordinate moves
+  about ``eta`` (a fraction of its range) per step whatever the reward's units and noise;
+* categorical choices judged fairly: most pairs keep the incumbent categories; an exploring pair
+  changes one categorical parameter to one other category, and its mean is compared with the
+  incumbent's recent pair means (an exponentially weighted level), so the comparison is not
+  confounded by the numerical exploration. A category replaces the incumbent only when its
+  advantage exceeds the noise of the incumbent's level;
+* bounded exploration: numerical points stay within ``delta`` of the centre (at least one grid
+  step on coarse grids), categorical exploration changes one parameter at a time and becomes rarer
+  once every alternative was tried.
+
+Without numerical parameters a "pair" is a single round.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from oppertune.algorithms import _arguments as check
+from oppertune.algorithms import _state as valid
+from oppertune.algorithms._random import BufferedDraws
+from oppertune.algorithms.base import TuningInstance
+from oppertune.core.types import Context
+from oppertune.core.values import Categorical, Integer, Real, ValueType, transform
+
+__all__ = ["PairedSearch"]
+
+_BETA1, _BETA2, _EPS = 0.8, 0.95, 1e-12
+_LEVEL_RATE = 0.2
+_UNTRIED_EXPLORE = 0.5
+
+
+class PairedSearch(TuningInstance):
+    """Incumbent-centred search: SPSA pairs with Adam for numbers, paired comparisons for categories.
+
+    Args:
+        parameters: The parameters to tune, of any type.
+        delta: Half-width of the numerical perturbation, as a fraction of each range (at least half a
+            grid step on stepped parameters), in (0, 0.5).
+        eta: Adam step size, as a fraction of each range.
+        explore: Probability that a pair tries another category while some alternative is untried;
+            it then decays with the number of pairs.
+        random_seed: Seed for reproducible runs.
+    """
+
+    name = "paired_search"
+
+    def __init__(
+        self,
+        parameters: Iterable[ValueType | Mapping[str, Any]],
+        delta: float = 0.05,
+        eta: float = 0.2,
+        explore: float = 0.25,
+        random_seed: int | None = None,
+    ) -> None:
+        owner = type(self).__name__
+        self.delta = check.float_in(owner, "delta", delta, 0.0, 0.5)
+        self.eta = check.positive_float(owner, "eta", eta)
+        self.explore = check.float_in(owner, "explore", explore, 0.0, 1.0, closed_low=True)
+        self.random_seed = check.seed(owner, random_seed)
+        super().__init__(parameters)
+
+        self._numbers = [p for p in self._tuned if isinstance(p, (Integer, Real))]
+        self._categories = [p for p in self._tuned if isinstance(p, Categorical)]
+        self._decoders = [(p.name, p.from_unit) for p in self._numbers]
+        per_coordinate = self.delta / math.sqrt(max(1, len(self._numbers)))
+        self._widths = [
+            max(per_coordinate, 0.51 / p.n_steps) if p.n_steps else per_coordinate for p in self._numbers
+        ]  # fmt: skip
+        self._pair_length = 2 if self._numbers else 1
+        self._n_alternatives = sum(p.n_categories - 1 for p in self._categories)
+        self._draws = BufferedDraws(self.random_seed, "uniform")
+
+        dim = len(self._numbers)
+        self._center = [float(transform(p, p.val)) for p in self._numbers]
+        self._m = [0.0] * dim
+        self._v = [0.0] * dim
+        self._steps = 0
+        self._signs = [1.0] * dim
+        self._phase = 0
+        self._first_reward = 0.0
+        self._played: list[list[float]] = [[0.0] * dim, [0.0] * dim]
+
+        self._incumbent = [p.index(p.val) for p in self._categories]
+        self._pair_choice = list(self._incumbent)
+        self._exploring: tuple[int, int] | None = None
+        # per categorical parameter and category: [count, mean advantage]
+        self._advantage = [[[0, 0.0] for _ in range(p.n_categories)] for p in self._categories]
+        self._level: float | None = None
+        self._level_var = 0.0
+        self._pairs = 0
+
+    # ------------------------------------------------------------------ predicting
+    def _predict(self, context: Context) -> dict[str, Any]:
+        if self._phase == 0:
+            self._start_pair()
+        sign = 1.0 if self._phase == 0 else -1.0
+        values: dict[str, Any] = {}
+        played = self._played[self._phase]
+        for i, ((name, decode), c, w, s) in enumerate(zip(self._decoders, self._center, self._widths, self._signs)):
+            value = decode(c + sign * w * s)
+            values[name] = value
+            played[i] = float(transform(self._numbers[i], value))
+        for p, index in zip(self._categories, self._pair_choice):
+            values[p.name] = p.categories[index]
+        return values
+
+    def _start_pair(self) -> None:
+        draws = self._draws
+        self._signs = [1.0 if u < 0.5 else -1.0 for u in draws.take(len(self._numbers))] if self._numbers else []
+        self._pair_choice = list(self._incumbent)
+        self._exploring = None
+        if self._n_alternatives and draws.take_one() < self._exploration_probability():
+            parameter, category = self._pick_alternative(draws.take_one())
+            self._pair_choice[parameter] = category
+            self._exploring = (parameter, category)
+
+    def _exploration_probability(self) -> float:
+        untried = any(
+            count == 0 and k != self._incumbent[i]
+            for i, stats in enumerate(self._advantage)
+            for k, (count, _) in enumerate(stats)
+        )
+        if untried:
+            return max(self.explore, _UNTRIED_EXPLORE)
+        return self.explore * min(1.0, math.sqrt(self._n_alternatives / (1.0 + self._pairs)))
+
+    def _pick_alternative(self, u: float) -> tuple[int, int]:
+        """The untried alternative (chosen by ``u``), else the one with the best optimistic advantage."""
+        untried = [
+            (i, k)
+            for i, stats in enumerate(self._advantage)
+            for k, (count, _) in enumerate(stats)
+            if count == 0 and k != self._incumbent[i]
+        ]
+        if untried:
+            return untried[min(int(u * len(untried)), len(untried) - 1)]
+        noise = math.sqrt(self._level_var)
+        if noise == 0.0:
+            means = [mean for stats in self._advantage for count, mean in stats if count]
+            noise = (max(means) - min(means)) if len(means) > 1 and max(means) > min(means) else 1.0
+        best, best_score = (0, 0), -math.inf
+        for i, stats in enumerate(self._advantage):
+            for k, (count, mean) in enumerate(stats):
+                if k == self._incumbent[i]:
+                    continue
+                score = mean + noise * math.sqrt(2.0 * math.log(2.0 + self._pairs) / count)
+                if score > best_score:
+                    best, best_score = (i, k), score
+        return best
+
+    # ------------------------------------------------------------------ learning
+    def _learn(self, reward: float | list[float], context: Context) -> None:
+        r = float(reward)  # type: ignore[arg-type]
+        if self._pair_length == 2 and self._phase == 0:
+            self._first_reward, self._phase = r, 1
+            return
+        self._phase = 0
+        self._pairs += 1
+        mean = r if self._pair_length == 1 else 0.5 * (self._first_reward + r)
+        if self._exploring is None:
+            if self._numbers:
+                self._step(self._first_reward - r)
+            self._update_level(mean)
+        else:
+            self._judge(mean)
+
+    def _update_level(self, mean: float) -> None:
+        if self._level is None:
+            self._level = mean
+            return
+        error = mean - self._level
+        self._level += _LEVEL_RATE * error
+        self._level_var = (1.0 - _LEVEL_RATE) * (self._level_var + _LEVEL_RATE * error * error)
+
+    def _judge(self, mean: float) -> None:
+        parameter, category = self._exploring  # type: ignore[misc]
+        if self._level is None:
+            self._level = mean
+        advantage = mean - self._level
+        stats = self._advantage[parameter][category]
+        stats[0] += 1
+        stats[1] += (advantage - stats[1]) / stats[0]
+        noise = math.sqrt(self._level_var)
+        if stats[1] > noise / math.sqrt(stats[0]) and stats[1] > 0.0:
+            previous = self._incumbent[parameter]
+            self._incumbent[parameter] = category
+            for entry in self._advantage[parameter]:
+                entry[0], entry[1] = 0, 0.0
+            self._advantage[parameter][previous] = [1, -stats[1]]
+            self._level = mean
+
+    def _step(self, difference: float) -> None:
+        plus, minus = self._played
+        self._steps += 1
+        t = self._steps
+        scale = self.eta / math.sqrt(len(self._center))
+        for i in range(len(self._center)):
+            spread = plus[i] - minus[i]
+            g = difference / spread if spread != 0.0 else 0.0
+            self._m[i] = _BETA1 * self._m[i] + (1.0 - _BETA1) * g
+            self._v[i] = _BETA2 * self._v[i] + (1.0 - _BETA2) * g * g
+            v_hat = self._v[i] / (1.0 - _BETA2**t)
+            if v_hat > 0.0:
+                # the first moment is not bias-corrected: steps start small and grow as gradients agree
+                self._center[i] = min(1.0, max(0.0, self._center[i] + scale * self._m[i] / (math.sqrt(v_hat) + _EPS)))
+
+    # ------------------------------------------------------------------ inspection and state
+    @property
+    def center(self) -> dict[str, Any]:
+        """The incumbent: the centre of the numerical search and the incumbent categories."""
+        values = {name: decode(c) for (name, decode), c in zip(self._decoders, self._center)}
+        values.update({p.name: p.categories[k] for p, k in zip(self._categories, self._incumbent)})
+        return values
+
+    def _get_state(self) -> dict[str, Any]:
+        return {
+            "draws": self._draws.get_state(),
+            "center": list(self._center),
+            "m": list(self._m),
+            "v": list(self._v),
+            "steps": self._steps,
+            "signs": list(self._signs),
+            "phase": self._phase,
+            "first_reward": self._first_reward,
+            "played": [list(x) for x in self._played],
+            "incumbent": list(self._incumbent),
+            "pair_choice": list(self._pair_choice),
+            "exploring": None if self._exploring is None else list(self._exploring),
+            "advantage": [[list(entry) for entry in stats] for stats in self._advantage],
+            "level": self._level,
+            "level_var": self._level_var,
+            "pairs": self._pairs,
+        }
+
+    def _set_state(self, state: Mapping[str, Any]) -> None:
+        dim = len(self._numbers)
+        center = valid.vector(state["center"], dim, "center")
+        if any(not 0.0 <= c <= 1.0 for c in center):
+            raise ValueError("'center' must lie in [0, 1]")
+        m = valid.vector(state["m"], dim, "m")
+        v = valid.vector(state["v"], dim, "v")
+        signs = valid.vector(state["signs"], dim, "signs")
+        if any(s not in (1.0, -1.0) for s in signs) or any(x < 0 for x in v):
+            raise ValueError("'signs' must be +-1 and 'v' non-negative")
+        played = state["played"]
+        if not isinstance(played, list) or len(played) != 2:
+            raise ValueError("'played' must hold two points")
+        played_points = [valid.vector(x, dim, "played").tolist() for x in played]
+        if state["phase"] not in (0, 1):
+            raise ValueError("'phase' must be 0 or 1")
+        counts = [p.n_categories for p in self._categories]
+        incumbent = _indices(state["incumbent"], counts, "incumbent")
+        pair_choice = _indices(state["pair_choice"], counts, "pair_choice")
+        exploring = state["exploring"]
+        if exploring is not None:
+            exploring = tuple(_indices(exploring, [len(counts), max(counts, default=1)], "exploring"))
+            if exploring[1] >= counts[exploring[0]]:
+                raise ValueError("'exploring' names a category that does not exist")
+        advantage = state["advantage"]
+        if not isinstance(advantage, list) or [len(a) for a in advantage] != counts:
+            raise ValueError("'advantage' must hold one entry per category")
+        parsed = [
+            [[valid.non_negative_int(e[0], "advantage count"), valid.number(e[1], "advantage")] for e in stats]
+            for stats in advantage
+        ]
+        level = None if state["level"] is None else valid.number(state["level"], "level")
+        level_var = valid.number(state["level_var"], "level_var")
+        if level_var < 0:
+            raise ValueError("'level_var' must be non-negative")
+        self._draws.set_state(state["draws"])
+        self._center, self._m, self._v = center.tolist(), m.tolist(), v.tolist()
+        self._steps = valid.non_negative_int(state["steps"], "steps")
+        self._signs, self._phase = signs.tolist(), state["phase"]
+        self._first_reward = valid.number(state["first_reward"], "first_reward")
+        self._played = played_points
+        self._incumbent, self._pair_choice, self._exploring = incumbent, pair_choice, exploring
+        self._advantage, self._level, self._level_var = parsed, level, level_var
+        self._pairs = valid.non_negative_int(state["pairs"], "pairs")
+
+
+def _indices(values: Any, limits: list[int], field: str) -> list[int]:
+    if not isinstance(values, list) or len(values) != len(limits):
+        raise ValueError(f"{field!r} must be a list of {len(limits)} indices")
+    for value, limit in zip(values, limits):
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < limit:
+            raise ValueError(f"{field!r} holds an index out of range")
+    return list(values)

@@ -1,0 +1,125 @@
+"""PairedSearch: pairs, bounded perturbations, categorical switching, and invariance to reward scale."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from oppertune.algorithms import create_tuning_instance
+from oppertune.algorithms.hybrid_solver import HybridSolver
+from oppertune.algorithms.paired_search import PairedSearch
+from oppertune.core.values import Categorical, Integer, Real, transform
+
+PARAMS = [
+    Categorical("mode", "x", ("x", "y", "z")),
+    Real("a", 0.2, 0.0, 1.0),
+    Real("b", 0.8, 0.0, 10.0),
+    Integer("n", 2, 1, 3),
+]
+
+
+def score(p: dict) -> float:
+    return {"x": 0.0, "y": 0.2, "z": 1.0}[p["mode"]] - (p["a"] - 0.7) ** 2 - ((p["b"] - 3.0) / 10) ** 2
+
+
+def test_pairs_share_categories_and_mirror_numbers() -> None:
+    tuner = PairedSearch(PARAMS, random_seed=1)
+    for _ in range(40):
+        center = tuner.center
+        first, _ = tuner.predict()
+        tuner.set_reward(score(first))
+        second, _ = tuner.predict()
+        tuner.set_reward(score(second))
+        assert first["mode"] == second["mode"]
+        assert math.isclose(first["a"] - center["a"], center["a"] - second["a"], abs_tol=1e-9) or {
+            first["a"],
+            second["a"],
+        } & {0.0, 1.0}
+        assert first["n"] != second["n"]  # a coarse grid still moves by a whole step
+
+
+def test_perturbations_stay_near_the_center() -> None:
+    tuner = PairedSearch(PARAMS, delta=0.05, random_seed=2)
+    for _ in range(100):
+        center = tuner.center
+        prediction, _ = tuner.predict()
+        for p in PARAMS[1:3]:
+            assert abs(transform(p, prediction[p.name]) - transform(p, center[p.name])) <= 0.05 / math.sqrt(3) + 1e-9
+        tuner.set_reward(score(prediction))
+
+
+def test_switches_to_a_clearly_better_category_and_climbs() -> None:
+    tuner = PairedSearch(PARAMS, random_seed=3)
+    for _ in range(300):
+        prediction, _ = tuner.predict()
+        tuner.set_reward(score(prediction))
+    center = tuner.center
+    assert center["mode"] == "z"
+    assert abs(center["a"] - 0.7) < 0.1 and abs(center["b"] - 3.0) < 1.5
+
+
+def test_categorical_only_rounds_are_single() -> None:
+    tuner = PairedSearch([Categorical("c", "a", ("a", "b"))], random_seed=0)
+    for _ in range(30):
+        prediction, _ = tuner.predict()
+        tuner.set_reward(1.0 if prediction["c"] == "b" else 0.0)
+    assert tuner.center == {"c": "b"}
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.floats(1e-3, 1e3), st.floats(-1e6, 1e6))
+def test_invariant_to_affine_reward_scale(scale: float, offset: float) -> None:
+    plain, scaled = PairedSearch(PARAMS, random_seed=4), PairedSearch(PARAMS, random_seed=4)
+    for _ in range(60):
+        p1, _ = plain.predict()
+        p2, _ = scaled.predict()
+        assert p1["mode"] == p2["mode"] and p1["n"] == p2["n"]
+        assert math.isclose(p1["a"], p2["a"], abs_tol=1e-6) and math.isclose(p1["b"], p2["b"], abs_tol=1e-5)
+        plain.set_reward(score(p1))
+        scaled.set_reward(offset + scale * score(p1))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"delta": 0.6}, "'delta' argument of PairedSearch must be a float in (0.0, 0.5)"),
+        ({"eta": 0}, "'eta' argument of PairedSearch must be a positive float"),
+        ({"explore": 1.0}, "'explore' argument of PairedSearch must be a float in [0.0, 1.0)"),
+    ],
+)
+def test_bad_arguments(kwargs: dict, fragment: str) -> None:
+    with pytest.raises(ValueError) as info:
+        PairedSearch(PARAMS, **kwargs)
+    assert fragment in str(info.value)
+
+
+def test_hybrid_default_mode_is_paired_search() -> None:
+    default = create_tuning_instance(PARAMS, algorithm_args={"random_seed": 7})
+    direct = PairedSearch(PARAMS, random_seed=7)
+    assert isinstance(default, HybridSolver)
+    for _ in range(20):
+        a, _ = default.predict()
+        b, _ = direct.predict()
+        assert a == b
+        default.set_reward(score(a))
+        direct.set_reward(score(b))
+
+
+def test_hybrid_with_any_learner_argument_uses_the_prototype_learners() -> None:
+    tuner = HybridSolver(PARAMS, numerical_algorithm_args={"feedback": 1}, random_seed=3)
+    seeded = HybridSolver(
+        PARAMS,
+        categorical_algorithm="exponential_weights_slates",
+        categorical_algorithm_args={"random_seed": 3},
+        numerical_algorithm="bluefin",
+        numerical_algorithm_args={"feedback": 1, "random_seed": 3},
+    )
+    for _ in range(10):
+        a, _ = tuner.predict()
+        b, _ = seeded.predict()
+        assert a == b
+        tuner.set_reward(score(a))
+        seeded.set_reward(score(b))
