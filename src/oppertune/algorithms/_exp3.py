@@ -90,6 +90,12 @@ class Exp3:
         largest = weights[arm]
         self._weights = [w / largest for w in weights]
 
+    def soften(self) -> None:
+        """Explore again after a change: a quarter of the elapsed rounds, and weights flattened (square root)."""
+        self._t //= 4
+        largest = max(self._weights)
+        self._weights = [math.sqrt(w / largest) for w in self._weights]
+
     def get_state(self) -> dict[str, Any]:
         """JSON-compatible state."""
         return {

@@ -517,6 +517,13 @@ class AutoScope(TuningInstance):
         return result
 
     # ----------------------------------------------------------------- state
+    def _set_exploration_scale(self, scale: float) -> bool:
+        return all([leaf._set_exploration_scale(scale) for leaf in self._leaves])
+
+    def _reexplore(self) -> None:
+        for leaf in self._leaves:
+            leaf._reexplore()
+
     def _get_state(self) -> dict[str, Any]:
         return {
             "weights": [list(row) for row in self._weights],

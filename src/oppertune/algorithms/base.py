@@ -131,6 +131,13 @@ class TuningInstance:
                 f"data. Got {dict(context.data)!r}. Use 'autoscope' to tune per context."
             )
 
+    def _set_exploration_scale(self, scale: float) -> bool:
+        """Shrink (scale < 1) or restore (1) how far the learner explores; False when it cannot."""
+        return False
+
+    def _reexplore(self) -> None:
+        """Forget what makes the learner stop exploring, after the environment changed (optional)."""
+
     def _get_state(self) -> dict[str, Any]:
         return {}
 
@@ -320,7 +327,7 @@ class TuningInstance:
         if cls is not TuningInstance and not issubclass(algorithm_class, cls):
             raise StateError(f"The state is of algorithm {state['algorithm']!r}, not {cls.name!r}.")
         try:
-            instance = algorithm_class(state["parameters"], **state["arguments"])
+            instance = algorithm_class._from_arguments(state["parameters"], state["arguments"])
             instance._set_loop_state(state["loop"])
             instance._set_state(state["learner"])
         except StateError:
@@ -328,6 +335,11 @@ class TuningInstance:
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise StateError(f"The state of {state['algorithm']!r} is inconsistent: {exc}") from None
         return instance
+
+    @classmethod
+    def _from_arguments(cls, parameters: list[Any], arguments: Mapping[str, Any]) -> TuningInstance:
+        """Build an instance from the ``parameters`` and ``arguments`` of a state."""
+        return cls(parameters, **arguments)
 
     def _set_loop_state(self, loop: Mapping[str, Any]) -> None:
         iteration, count, prefix = loop["iteration"], loop["request_count"], loop["request_prefix"]

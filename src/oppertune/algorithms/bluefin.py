@@ -73,6 +73,7 @@ class BlueFin(TuningInstance):
 
         self._space = NumericalSpace([p for p in self._tuned if isinstance(p, (Integer, Real))])
         self._dim = self._space.dim
+        self._exploration_scale = 1.0
         self._normals = BufferedDraws(self.random_seed, "normal")
         self._steps = 0
         self._sign = 1.0
@@ -89,7 +90,12 @@ class BlueFin(TuningInstance):
         return self._space.to_values(self._center)
 
     def _current_delta(self) -> float:
-        return self.delta / math.sqrt(1.0 + self.eta_decay_rate * self._steps) if self.eta_decay_rate else self.delta
+        delta = self.delta * self._exploration_scale
+        return delta / math.sqrt(1.0 + self.eta_decay_rate * self._steps) if self.eta_decay_rate else delta
+
+    def _set_exploration_scale(self, scale: float) -> bool:
+        self._exploration_scale = scale
+        return True
 
     def _draw_direction(self) -> list[float]:
         u = self._normals.take(self._dim)

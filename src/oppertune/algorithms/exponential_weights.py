@@ -67,6 +67,9 @@ class ExponentialWeights(TuningInstance):
         """The combination with the largest weight."""
         return self._configuration(self._learner.best_arm())
 
+    def _reexplore(self) -> None:
+        self._learner.soften()
+
     def _get_state(self) -> dict[str, Any]:
         return {"uniforms": self._uniforms.get_state(), "exp3": self._learner.get_state()}
 

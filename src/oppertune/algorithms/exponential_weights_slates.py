@@ -51,6 +51,10 @@ class ExponentialWeightsSlates(TuningInstance):
         """Each parameter's category with the largest weight."""
         return {p.name: p.categories[e.best_arm()] for p, e in zip(self._categoricals, self._learners, strict=True)}
 
+    def _reexplore(self) -> None:
+        for learner in self._learners:
+            learner.soften()
+
     def _get_state(self) -> dict[str, Any]:
         return {"uniforms": self._uniforms.get_state(), "exp3": [e.get_state() for e in self._learners]}
 

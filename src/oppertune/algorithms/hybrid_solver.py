@@ -109,6 +109,13 @@ class HybridSolver(TuningInstance):
         for learner in self._learners:
             learner._learn(reward, context)
 
+    def _set_exploration_scale(self, scale: float) -> bool:
+        return all([learner._set_exploration_scale(scale) for learner in self._learners])
+
+    def _reexplore(self) -> None:
+        for learner in self._learners:
+            learner._reexplore()
+
     def _get_state(self) -> dict[str, Any]:
         return {"learners": [learner._get_state() for learner in self._learners]}
 

@@ -76,6 +76,8 @@ class PairedSearch(TuningInstance):
         self._widths = [
             max(per_coordinate, 0.51 / p.n_steps) if p.n_steps else per_coordinate for p in self._numbers
         ]  # fmt: skip
+        self._base_widths = list(self._widths)
+        self._exploration_scale = 1.0
         self._pair_length = 2 if self._numbers else 1
         self._n_alternatives = sum(p.n_categories - 1 for p in self._categories)
         self._draws = BufferedDraws(self.random_seed, "uniform")
@@ -124,6 +126,17 @@ class PairedSearch(TuningInstance):
             self._pair_choice[parameter] = category
             self._exploring = (parameter, category)
 
+    def _set_exploration_scale(self, scale: float) -> bool:
+        self._exploration_scale = scale
+        self._widths = [w * scale for w in self._base_widths]
+        return True
+
+    def _reexplore(self) -> None:
+        for stats in self._advantage:
+            for entry in stats:
+                entry[0], entry[1] = 0, 0.0
+        self._level, self._level_var = None, 0.0
+
     def _exploration_probability(self) -> float:
         untried = any(
             count == 0 and k != self._incumbent[i]
@@ -131,8 +144,8 @@ class PairedSearch(TuningInstance):
             for k, (count, _) in enumerate(stats)
         )
         if untried:
-            return max(self.explore, _UNTRIED_EXPLORE)
-        return self.explore * min(1.0, math.sqrt(self._n_alternatives / (1.0 + self._pairs)))
+            return max(self.explore, _UNTRIED_EXPLORE) * self._exploration_scale
+        return self.explore * self._exploration_scale * min(1.0, math.sqrt(self._n_alternatives / (1.0 + self._pairs)))
 
     def _pick_alternative(self, u: float) -> tuple[int, int]:
         """The untried alternative (chosen by ``u``), else the one with the best optimistic advantage."""
