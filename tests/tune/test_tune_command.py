@@ -214,3 +214,23 @@ def test_help_documents_every_command(workdir: Path) -> None:
     result = oppertune(workdir, "--help")
     for command in ("tune", "report", "demo"):
         assert command in result.stdout
+
+
+def test_safety_rails_from_the_spec(workdir: Path) -> None:
+    spec = SPEC.replace("rounds: 12", "rounds: 8\nsafety: {baseline_rounds: 2, limits: {workers: {max: 4}}}")
+    (workdir / "spec.yaml").write_text(spec)
+    result = oppertune(workdir, *TUNE)
+    assert result.returncode == 0, result.stderr
+    with RunStore.open_existing(workdir / "spec.run.sqlite") as store:
+        rounds = store.rounds()
+        assert [r.metadata["served_by"] for r in rounds[:2]] == ["baseline", "baseline"]
+        assert all(r.configuration["workers"] <= 4 for r in rounds)
+        assert store.load_tuner().events()[0]["kind"] == "baseline"
+    report = oppertune(workdir, "report", "spec.run.sqlite")
+    assert "safety rails" in report.stdout and "baseline" in report.stdout
+
+
+def test_bad_safety_settings_name_the_line(workdir: Path) -> None:
+    (workdir / "spec.yaml").write_text(SPEC.replace("rounds: 12", "rounds: 12\nsafety: {limits: {workers: {max: 99}}}"))
+    result = oppertune(workdir, *TUNE)
+    assert result.returncode == 2 and "spec.yaml:9: safety:" in result.stderr and "must satisfy" in result.stderr

@@ -280,7 +280,7 @@ class TuningInstance:
                 "context": r.context.to_dict(),
                 "prediction": r.prediction,
                 "requests": [
-                    {"id": q.id, "reward": q.reward, "reward_data": q.reward_data}
+                    {"id": q.id, "reward": q.reward, "reward_data": q.reward_data, "metadata": q.metadata}
                     for q in (self._requests[i] for i in r.request_ids)
                 ],
             }
@@ -361,7 +361,7 @@ class TuningInstance:
             for q in r["requests"]:
                 reward = None if q["reward"] is None else _check_reward(q["reward"])
                 round_.request_ids.append(q["id"])
-                restored.append(TuningRequest(q["id"], ctx, prediction, reward, q["reward_data"]))
+                restored.append(TuningRequest(q["id"], ctx, prediction, reward, q["reward_data"], q.get("metadata")))
         # Listed in the order they were issued, across rounds, as before the dump.
         restored.sort(key=lambda q: _issue_number(q.id))
         self._requests = {q.id: q for q in restored}

@@ -29,6 +29,9 @@ _CLASSES: dict[str, tuple[str, str]] = {
     "uniform_random": ("oppertune.algorithms.uniform_random", "UniformRandom"),
 }
 
+# Wrappers rebuild from a state like algorithms, but are made with their own arguments (e.g. ``safety``).
+_WRAPPERS: dict[str, tuple[str, str]] = {"guarded": ("oppertune.algorithms.guarded", "Guarded")}
+
 ALGORITHMS: tuple[str, ...] = tuple(sorted(_CLASSES))
 """Names accepted by `create_tuning_instance` and `get_algorithm_class`."""
 
@@ -37,9 +40,9 @@ DEFAULT_ALGORITHM = "hybrid_solver"
 
 def get_algorithm_class(name: str) -> type[TuningInstance]:
     """The class registered under ``name``; raises ValueError listing the known names otherwise."""
-    if not isinstance(name, str) or name not in _CLASSES:
+    if not isinstance(name, str) or (name not in _CLASSES and name not in _WRAPPERS):
         raise ValueError(f"Unknown algorithm {name!r}; known algorithms: {', '.join(ALGORITHMS)}.")
-    module_name, class_name = _CLASSES[name]
+    module_name, class_name = _CLASSES.get(name) or _WRAPPERS[name]
     return getattr(importlib.import_module(module_name), class_name)
 
 
@@ -47,8 +50,14 @@ def create_tuning_instance(
     parameters: Iterable[ValueType | Mapping[str, Any]],
     algorithm: str = DEFAULT_ALGORITHM,
     algorithm_args: Mapping[str, Any] | None = None,
+    safety: Mapping[str, Any] | None = None,
 ) -> TuningInstance:
-    """Build a tuner for ``parameters`` with the named algorithm and its constructor arguments."""
+    """Build a tuner for ``parameters`` with the named algorithm and its constructor arguments.
+
+    With ``safety`` (the settings of `oppertune.safety.Guarded`), the tuner is wrapped in safety rails.
+    """
+    if algorithm in _WRAPPERS:
+        raise ValueError(f"{algorithm!r} is not an algorithm; pass safety={{...}} to add safety rails.")
     cls = get_algorithm_class(algorithm)
     if algorithm_args is None:
         algorithm_args = {}
@@ -60,4 +69,9 @@ def create_tuning_instance(
         raise TypeError(
             f"Unknown argument(s) {unknown} for algorithm {algorithm!r}; it accepts: {', '.join(accepted) or 'none'}."
         )
-    return cls(parameters, **algorithm_args)
+    tuner = cls(parameters, **algorithm_args)
+    if safety is None:
+        return tuner
+    from oppertune.algorithms.guarded import guard
+
+    return guard(tuner, safety)

@@ -118,10 +118,14 @@ class PredictResponse(NamedTuple):
 
 @dataclass(slots=True)
 class TuningRequest:
-    """One call of ``predict``: its id, the context, and the reward stored for it (None until stored)."""
+    """One call of ``predict``: its id, the context, and the reward stored for it (None until stored).
+
+    ``metadata`` holds what the tuner decided for the round (e.g. the safety rails' decision).
+    """
 
     id: str
     context: Context
     prediction: dict[str, Any]
     reward: float | None = None
     reward_data: dict[str, Any] | None = field(default=None)
+    metadata: dict[str, Any] | None = field(default=None)

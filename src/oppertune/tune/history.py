@@ -35,6 +35,7 @@ class RoundRecord:
     ok: bool
     message: str | None
     context: str = ""
+    metadata: dict[str, Any] | None = None
 
 
 class RunStore:
@@ -54,7 +55,7 @@ class RunStore:
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS rounds (round INTEGER PRIMARY KEY, started_at REAL NOT NULL, "
                 "duration_s REAL NOT NULL, configuration TEXT NOT NULL, metrics TEXT, reward REAL NOT NULL, "
-                "ok INTEGER NOT NULL, message TEXT, context TEXT NOT NULL DEFAULT '')"
+                "ok INTEGER NOT NULL, message TEXT, context TEXT NOT NULL DEFAULT '', metadata TEXT)"
             )
             version = self._meta("format_version")
             if version is None:
@@ -141,17 +142,17 @@ class RunStore:
         with self._transaction():
             self._db.execute(
                 "INSERT INTO rounds (round, started_at, duration_s, configuration, metrics, reward, ok, message, "
-                "context) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "context, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (record.round, record.started_at, record.duration_s, json.dumps(record.configuration),
                  None if record.metrics is None else json.dumps(record.metrics), record.reward, int(record.ok),
-                 record.message, record.context),
+                 record.message, record.context, None if record.metadata is None else json.dumps(record.metadata)),
             )  # fmt: skip
             self._set_meta("tuner", state)
 
     def rounds(self) -> list[RoundRecord]:
         """Every recorded round, in order."""
         rows = self._db.execute(
-            "SELECT round, started_at, duration_s, configuration, metrics, reward, ok, message, context "
+            "SELECT round, started_at, duration_s, configuration, metrics, reward, ok, message, context, metadata "
             "FROM rounds ORDER BY round"
         ).fetchall()
         return [_record(row) for row in rows]
@@ -162,7 +163,7 @@ class RunStore:
 
 
 def _record(row: tuple[Any, ...]) -> RoundRecord:
-    number, started, duration, configuration, metrics, reward, ok, message, context = row
+    number, started, duration, configuration, metrics, reward, ok, message, context, metadata = row
     parsed_metrics = None if metrics is None else json.loads(metrics)
     return RoundRecord(number, started, duration, json.loads(configuration), parsed_metrics, reward, bool(ok), message,
-                       context)  # fmt: skip
+                       context, None if metadata is None else json.loads(metadata))  # fmt: skip

@@ -61,10 +61,27 @@ def history_table(rounds: Sequence[RoundRecord], limit: int | None = None) -> Ta
         table.add_column(name)
     table.add_column("reward", justify="right")
     table.add_column("status")
+    rails = any(r.metadata for r in shown)
+    if rails:
+        table.add_column("safety rails")
     for r in shown:
         status = "ok" if r.ok else f"[red]failed[/red]: {r.message}"
-        table.add_row(str(r.round), *(_fmt(r.configuration.get(n)) for n in names), f"{r.reward:.4g}", status)
+        cells = [str(r.round), *(_fmt(r.configuration.get(n)) for n in names), f"{r.reward:.4g}", status]
+        if rails:
+            cells.append(_rails_cell(r.metadata))
+        table.add_row(*cells)
     return table
+
+
+def _rails_cell(metadata: dict[str, Any] | None) -> str:
+    if not metadata:
+        return ""
+    cell = str(metadata.get("served_by", ""))
+    if metadata.get("clamped"):
+        cell += f", clamped {', '.join(metadata['clamped'])}"
+    if metadata.get("scale", 1.0) < 1.0:
+        cell += f", x{metadata['scale']:g}"
+    return cell
 
 
 def _fmt(value: Any) -> str:
@@ -82,11 +99,12 @@ def tune(
     planned = rounds or spec.rounds
     tuner = store.load_tuner()
     if tuner is None:
-        tuner = create_tuning_instance(spec.parameters, spec.algorithm, spec.algorithm_args)
+        tuner = create_tuning_instance(spec.parameters, spec.algorithm, spec.algorithm_args, safety=spec.safety)
         description = {
             "parameters": [to_dict(p) for p in spec.parameters],
             "algorithm": spec.algorithm,
             "algorithm_args": spec.algorithm_args,
+            "safety": spec.safety,
             "command": list(command),
             "reward": spec.reward.source,
         }
@@ -131,6 +149,7 @@ def _status(record: RoundRecord | None, best: RoundRecord | None) -> str:
 def _one_round(spec: TuneSpec, command: Sequence[str], tuner: Any, number: int) -> RoundRecord:
     prediction, request_id = tuner.predict()
     started = time.time()
+    metadata = tuner.get_tuning_requests()[-1].metadata
     outcome = run_program(spec.run, spec.metrics, command, prediction, number)
     message = outcome.error
     reward = spec.failed_reward
@@ -144,4 +163,5 @@ def _one_round(spec: TuneSpec, command: Sequence[str], tuner: Any, number: int) 
         reward, ok, message = spec.failed_reward, False, "reward is not finite"
     tuner.store_reward(request_id, reward)
     tuner.set_reward(reward)
-    return RoundRecord(number, started, outcome.duration_s, prediction, outcome.metrics, reward, ok, message)
+    return RoundRecord(number, started, outcome.duration_s, prediction, outcome.metrics, reward, ok, message,
+                       metadata=metadata)  # fmt: skip

@@ -2,7 +2,7 @@
 
 ```yaml
 parameters: [{type: integer, name: workers, val: 4, min: 1, max: 64}]
-algorithm: hybrid_solver          # optional, with algorithm_args
+algorithm: hybrid_solver          # optional, with algorithm_args and safety (the rails' settings)
 rounds: 100
 run: {command: ["./app", "--workers", "{workers}"], env: {}, timeout_s: 60}
 metrics: {json_line: true}        # or {regex: {throughput: "tps = ([0-9.]+)"}}
@@ -30,7 +30,9 @@ from oppertune.tune.expression import Expression, ExpressionError
 
 __all__ = ["ConfigFileSpec", "MetricsSpec", "RunSpec", "SpecError", "TuneSpec", "load_spec", "parse_spec"]
 
-_TOP_KEYS = {"parameters", "algorithm", "algorithm_args", "rounds", "run", "metrics", "reward", "failed_reward"}
+_TOP_KEYS = {
+    "parameters", "algorithm", "algorithm_args", "safety", "rounds", "run", "metrics", "reward", "failed_reward",
+}  # fmt: skip
 _RUN_KEYS = {"command", "env", "config_file", "timeout_s", "cwd"}
 _METRICS_KEYS = {"json_line", "regex", "source"}
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
@@ -83,12 +85,13 @@ class TuneSpec:
     reward: Expression
     failed_reward: float
     path: Path | None = None
+    safety: dict[str, Any] | None = None
 
     @property
     def fingerprint(self) -> str:
         """A hash of what a saved tuner depends on (parameters, algorithm and its arguments)."""
         what = {"parameters": [to_dict(p) for p in self.parameters], "algorithm": self.algorithm,
-                "algorithm_args": self.algorithm_args}  # fmt: skip
+                "algorithm_args": self.algorithm_args, "safety": self.safety}  # fmt: skip
         return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -174,6 +177,14 @@ def parse_spec(text: str, source: str = "<spec>", base: Path | None = None, path
         create_tuning_instance(parameters, algorithm, algorithm_args)
     except (TypeError, ValueError) as exc:
         raise lines.error(("algorithm_args",), str(exc)) from None
+    safety = raw.get("safety")
+    if safety is not None:
+        if not isinstance(safety, dict):
+            raise lines.error(("safety",), "must be a mapping of rail settings (see oppertune.safety.Guarded)")
+        try:
+            create_tuning_instance(parameters, algorithm, algorithm_args, safety=safety)
+        except (TypeError, ValueError) as exc:
+            raise lines.error(("safety",), str(exc)) from None
 
     rounds = raw.get("rounds", 50)
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
@@ -202,7 +213,7 @@ def parse_spec(text: str, source: str = "<spec>", base: Path | None = None, path
                 ("reward",), f"names unknown metric(s) {unknown}; the metrics are {sorted(metrics.regex)}"
             )
     return TuneSpec(parameters, algorithm, dict(algorithm_args), rounds, run, metrics, reward,
-                    float(failed_reward), path)  # fmt: skip
+                    float(failed_reward), path, safety)  # fmt: skip
 
 
 def _no_unknown_keys(lines: _Lines, path: tuple[Any, ...], mapping: Mapping[str, Any], allowed: set[str]) -> None:

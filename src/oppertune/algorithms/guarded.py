@@ -1,0 +1,613 @@
+"""Safety rails for live tuning: bounded exploration, regression guard, rollback, freeze and drift.
+
+`Guarded` wraps any tuner and keeps its ``predict``/``store_reward``/``set_reward`` API. Per
+context it learns the baseline (the reward of the starting configuration, given or measured
+first), keeps an incumbent backed by repeated evidence, and decides every round who serves:
+
+* ``baseline``: the starting configuration, while the baseline is being measured;
+* ``learner``: the wrapped tuner's proposal, clamped to the hard limits and the maximum change
+  per round;
+* ``incumbent``: the best-known configuration — after a regression, during a rollback or a
+  freeze, and every ``probe_every`` rounds as a probe for the drift detector;
+* ``confirm``: a promising configuration served again, so that the incumbent rests on at least
+  two rounds rather than one lucky one.
+
+A round whose reward falls below ``baseline - margin`` is a violation. When ``k`` of the last
+``n`` rounds violate, the next round serves the incumbent and exploration halves (the learner's
+perturbations shrink, or the proposal is pulled towards the incumbent for learners that cannot
+shrink); ``recover_after`` good rounds in a row double it again. ``rollback_after`` such triggers
+within ``rollback_window`` rounds roll back automatically: the incumbent is served for
+``cooldown`` rounds. A two-sided CUSUM on the standardised rewards of incumbent rounds detects a
+sustained shift; then the baseline is measured again, stale evidence is dropped and the learner
+explores anew. Every decision is recorded in `events` and in the round's request metadata.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from oppertune.algorithms import _arguments as check
+from oppertune.algorithms import _state as valid
+from oppertune.algorithms._random import BufferedDraws
+from oppertune.algorithms.base import TuningInstance
+from oppertune.core.types import Context, PredictResponse
+from oppertune.core.values import Categorical, Integer, Real, transform
+
+__all__ = ["Guarded", "SafetyEvent", "guard"]
+
+SafetyEvent = dict[str, Any]
+"""One recorded decision: ``{"round", "context_id", "kind", "reason", ...}``."""
+
+_MIN_SCALE = 1.0 / 16.0
+_MAX_EVENTS = 1000
+_MAX_CANDIDATES = 8
+_CUSUM_SLACK = 0.5
+
+_RAIL_ARGUMENTS = (
+    "baseline", "baseline_rounds", "margin", "relative_margin", "violations", "recover_after", "rollback_after",
+    "rollback_window", "cooldown", "limits", "max_step", "max_step_fraction", "probe_every", "drift_threshold",
+    "random_seed",
+)  # fmt: skip
+
+
+class _ContextRails:
+    """What the rails know about one context."""
+
+    __slots__ = (
+        "baseline", "baseline_samples", "candidates", "confirm", "cusum_high", "cusum_low", "good_streak",
+        "guard_next", "incumbent", "last_served", "pending", "since_probe", "spread", "spread_n", "window",
+    )  # fmt: skip
+
+    def __init__(self, baseline: float | None) -> None:
+        self.baseline = baseline
+        self.baseline_samples: list[float] = []
+        # each candidate: [configuration, count, mean, sum of squared deviations]; index 0: the starting configuration
+        self.candidates: list[list[Any]] = []
+        self.incumbent = 0
+        self.confirm: int | None = None
+        self.window: list[bool] = []
+        self.good_streak = 0
+        self.guard_next = False
+        self.since_probe = 0
+        self.cusum_high = 0.0
+        self.cusum_low = 0.0
+        self.spread = 0.0  # running sum of squared deviations of incumbent rewards from their mean
+        self.spread_n = 0
+        self.last_served: dict[str, Any] | None = None
+        self.pending: tuple[str, dict[str, Any], list[str]] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> _ContextRails:
+        rails = cls(None)
+        for name in cls.__slots__:
+            setattr(rails, name, data[name])
+        if rails.pending is not None:
+            rails.pending = (rails.pending[0], dict(rails.pending[1]), list(rails.pending[2]))
+        return rails
+
+
+class Guarded(TuningInstance):
+    """Wraps a tuner with safety rails; same API, plus `rollback`, `freeze`, `resume` and `events`.
+
+    Args:
+        tuner: The tuner to guard (any algorithm; it should not have served rounds yet).
+        baseline: The starting configuration's reward, when known; otherwise measured first.
+        baseline_rounds: Rounds of the starting configuration that measure the baseline.
+        margin: A round violates when its reward is below ``baseline - margin`` (absolute units).
+        relative_margin: Or ``baseline - relative_margin * |baseline|``; used when ``margin`` is None.
+        violations: ``(k, n)``: a regression is declared when ``k`` of the last ``n`` rounds violate.
+        recover_after: Good rounds in a row after which exploration doubles again (up to its full size).
+        rollback_after: Regressions within ``rollback_window`` rounds that trigger an automatic rollback.
+        rollback_window: See ``rollback_after``.
+        cooldown: Rounds the incumbent is served after a rollback before exploring resumes.
+        limits: Hard limits narrower than a parameter's range: ``{"name": {"min": x, "max": y}}``
+            (numerical), or ``{"name": {"allowed": [...]}}`` (categorical).
+        max_step: Largest change per round, in parameter units: ``{"name": units}``.
+        max_step_fraction: Largest change per round as a fraction of every numerical range.
+        probe_every: Every this many rounds the incumbent is served as a probe for drift detection.
+        drift_threshold: CUSUM threshold, in standard deviations of the incumbent's reward.
+        random_seed: Seed of the rails' own random choices.
+    """
+
+    name = "guarded"
+    uses_context = True
+
+    def __init__(
+        self,
+        tuner: TuningInstance,
+        baseline: float | None = None,
+        baseline_rounds: int = 3,
+        margin: float | None = None,
+        relative_margin: float | None = 0.1,
+        violations: tuple[int, int] | list[int] = (1, 1),
+        recover_after: int = 5,
+        rollback_after: int = 3,
+        rollback_window: int = 20,
+        cooldown: int = 10,
+        limits: Mapping[str, Mapping[str, Any]] | None = None,
+        max_step: Mapping[str, float] | None = None,
+        max_step_fraction: float | None = None,
+        probe_every: int = 10,
+        drift_threshold: float = 6.0,
+        random_seed: int | None = None,
+    ) -> None:
+        owner = type(self).__name__
+        if not isinstance(tuner, TuningInstance):
+            raise TypeError(f"The 'tuner' argument of {owner} must be a tuning instance. Got {tuner!r} instead.")
+        if isinstance(tuner, Guarded):
+            raise TypeError(f"The 'tuner' argument of {owner} is already guarded.")
+        if tuner.iteration or tuner._rounds:
+            raise ValueError(f"The 'tuner' argument of {owner} must be a fresh tuner (it has served rounds).")
+        self.tuner = tuner
+        self.baseline = None if baseline is None else _finite(owner, "baseline", baseline)
+        self.baseline_rounds = _int_at_least(owner, "baseline_rounds", baseline_rounds, 1)
+        if margin is None and relative_margin is None:
+            raise ValueError(f"{owner} needs a 'margin' or a 'relative_margin' to recognise a regression.")
+        self.margin = None if margin is None else check.non_negative_float(owner, "margin", margin)
+        self.relative_margin = (
+            None if relative_margin is None else check.non_negative_float(owner, "relative_margin", relative_margin)
+        )
+        if (
+            isinstance(violations, (str, bytes))
+            or not isinstance(violations, (tuple, list))
+            or len(violations) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in violations)
+            or not 1 <= violations[0] <= violations[1]
+        ):
+            raise ValueError(
+                f"The 'violations' argument of {owner} must be a pair (k, n) of ints with 1 <= k <= n. "
+                f"Got {violations!r} instead."
+            )
+        self.violations = [int(violations[0]), int(violations[1])]
+        self.recover_after = _int_at_least(owner, "recover_after", recover_after, 1)
+        self.rollback_after = _int_at_least(owner, "rollback_after", rollback_after, 1)
+        self.rollback_window = _int_at_least(owner, "rollback_window", rollback_window, 1)
+        self.cooldown = _int_at_least(owner, "cooldown", cooldown, 0)
+        self.probe_every = _int_at_least(owner, "probe_every", probe_every, 2)
+        self.drift_threshold = check.positive_float(owner, "drift_threshold", drift_threshold)
+        self.random_seed = check.seed(owner, random_seed)
+        super().__init__(tuner.parameters)
+        self.limits = self._check_limits(owner, limits)
+        self.max_step = self._check_max_step(owner, max_step)
+        self.max_step_fraction = (
+            None
+            if max_step_fraction is None
+            else check.float_in(owner, "max_step_fraction", max_step_fraction, 0, 1.01)
+        )
+
+        self._initial = {p.name: p.val for p in self._tuned}
+        self._by_name = {p.name: p for p in self._tuned}
+        self._contexts: dict[str, _ContextRails] = {}
+        self._scale = 1.0
+        self._scales_natively = tuner._set_exploration_scale(1.0)
+        self._mode = "exploring"  # or "frozen" or "rolled_back"
+        self._cooldown_left = 0
+        self._triggers: list[int] = []
+        self._events: list[SafetyEvent] = []
+        self._draws = BufferedDraws(self.random_seed, "uniform")
+        self._last_metadata: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ validation of the rails
+    def _check_limits(self, owner: str, limits: Mapping[str, Mapping[str, Any]] | None) -> dict[str, dict[str, Any]]:
+        checked: dict[str, dict[str, Any]] = {}
+        by_name = {p.name: p for p in self.parameters}
+        for name, rule in check.mapping(owner, "limits", limits).items():
+            if name not in by_name:
+                raise ValueError(f"The 'limits' argument of {owner} names {name!r}, which is not a parameter.")
+            p = by_name[name]
+            if not isinstance(rule, Mapping):
+                raise TypeError(f"The 'limits' argument of {owner}: the limits of {name!r} must be a dict.")
+            if isinstance(p, Categorical):
+                allowed = rule.get("allowed")
+                if set(rule) != {"allowed"} or not isinstance(allowed, (list, tuple)) or not allowed:
+                    raise ValueError(f"The limits of categorical {name!r} must be {{'allowed': [categories]}}.")
+                unknown = [c for c in allowed if c not in p.categories]
+                if unknown:
+                    raise ValueError(f"The limits of {name!r} allow {unknown}, which are not among its categories.")
+                if p.val not in allowed:
+                    raise ValueError(f"The limits of {name!r} exclude its starting value {p.val!r}.")
+                checked[name] = {"allowed": list(allowed)}
+                continue
+            if not set(rule) <= {"min", "max"} or not rule:
+                raise ValueError(f"The limits of numerical {name!r} must be {{'min': x, 'max': y}} (either or both).")
+            low = _finite(owner, f"limits['{name}']['min']", rule.get("min", p.min))
+            high = _finite(owner, f"limits['{name}']['max']", rule.get("max", p.max))
+            if not p.min <= low <= high <= p.max:
+                raise ValueError(
+                    f"The limits of {name!r} must satisfy {p.min} <= min <= max <= {p.max}. Got min={low}, max={high}."
+                )
+            if not low <= p.val <= high:
+                raise ValueError(f"The limits of {name!r} exclude its starting value {p.val!r}.")
+            checked[name] = {"min": low, "max": high}
+        return checked
+
+    def _check_max_step(self, owner: str, max_step: Mapping[str, float] | None) -> dict[str, float]:
+        checked: dict[str, float] = {}
+        by_name = {p.name: p for p in self.parameters}
+        for name, step in check.mapping(owner, "max_step", max_step).items():
+            p = by_name.get(name)
+            if p is None or isinstance(p, Categorical):
+                raise ValueError(
+                    f"The 'max_step' argument of {owner} names {name!r}, which is not a numerical parameter."
+                )
+            checked[name] = check.positive_float(owner, f"max_step['{name}']", step)
+        return checked
+
+    # ------------------------------------------------------------------ operator actions
+    def freeze(self) -> None:
+        """Stop exploring: every context is served its incumbent until `resume`."""
+        self._mode = "frozen"
+        self._record("", "freeze", "frozen by the operator")
+
+    def resume(self) -> None:
+        """Explore again after `freeze` or `rollback`, starting from a halved exploration."""
+        self._mode, self._cooldown_left = "exploring", 0
+        self._set_scale(max(_MIN_SCALE, min(self._scale, 0.5)))
+        self._record("", "resume", "resumed by the operator")
+
+    def rollback(self, context: Context | Mapping[str, Any] | str | None = None) -> dict[str, Any]:
+        """Serve the incumbent from the next round on (for ``cooldown`` rounds); returns its configuration."""
+        self._start_rollback("rolled back by the operator")
+        return self.best_configuration(context)
+
+    @property
+    def status(self) -> str:
+        """``exploring``, ``frozen`` or ``rolled_back``."""
+        return self._mode
+
+    @property
+    def exploration_scale(self) -> float:
+        """How far exploration currently reaches, relative to the learner's own (1 = full)."""
+        return self._scale
+
+    def events(self, context_id: str | None = None) -> list[SafetyEvent]:
+        """The recorded decisions (the last 1,000), oldest first; of one context when given."""
+        return [dict(e) for e in self._events if context_id is None or e["context_id"] in (context_id, "")]
+
+    def best_configuration(self, context: Context | Mapping[str, Any] | str | None = None) -> dict[str, Any]:
+        """The incumbent of a context (the starting configuration before any evidence), constants included."""
+        if isinstance(context, Mapping):
+            context = Context(context)
+        cid = context if isinstance(context, str) else ("" if context is None else context.id)
+        rails = self._contexts.get(cid)
+        tuned = self._initial if rails is None or not rails.candidates else rails.candidates[rails.incumbent][0]
+        return {p.name: tuned.get(p.name, p.val) for p in self.parameters}
+
+    def round_metadata(self, request_id: str) -> dict[str, Any]:
+        """What the rails decided for the round of an open request: who served, what was clamped, the scale."""
+        return dict(self._lookup_request(request_id).metadata or {})
+
+    # ------------------------------------------------------------------ the loop
+    def predict(self, context: Context | Mapping[str, Any] | None = None) -> PredictResponse:
+        response = super().predict(context)
+        request = self._requests[response.request_id]
+        ctx = request.context
+        rails = self._contexts[ctx.id]
+        if request.metadata is None and rails.pending is not None:
+            source, _, clamped = rails.pending
+            request.metadata = {"served_by": source, "clamped": list(clamped), "scale": self._scale,
+                                "status": self._mode}  # fmt: skip
+        return response
+
+    def _check_context(self, context: Context) -> None:
+        self.tuner._check_context(context)
+
+    def _rails(self, context: Context) -> _ContextRails:
+        rails = self._contexts.get(context.id)
+        if rails is None:
+            rails = self._contexts[context.id] = _ContextRails(self.baseline)
+            if self.baseline is not None:
+                rails.candidates = [[dict(self._initial), 0, self.baseline, 0.0]]
+        return rails
+
+    def _predict(self, context: Context) -> dict[str, Any]:
+        rails = self._rails(context)
+        incumbent = rails.candidates[rails.incumbent][0] if rails.candidates else self._initial
+        clamped: list[str] = []
+        if rails.baseline is None:
+            source, config = "baseline", dict(self._initial)
+        elif self._mode != "exploring":
+            source, config = "incumbent", dict(incumbent)
+        elif rails.guard_next:
+            source, config = "incumbent", dict(incumbent)
+            rails.guard_next = False
+        elif rails.confirm is not None:
+            source, config = "confirm", dict(rails.candidates[rails.confirm][0])
+        elif rails.since_probe >= self.probe_every:
+            source, config = "incumbent", dict(incumbent)
+        else:
+            source = "learner"
+            proposal = dict(self.tuner._predict(context))
+            if not self._scales_natively and self._scale < 1.0:
+                proposal = self._pull_towards(proposal, incumbent)
+            config, clamped = self._clamp(proposal, rails.last_served)
+            if clamped:
+                self._record(context.id, "clamped", f"limited {', '.join(clamped)}", configuration=config)
+        rails.pending = (source, config, clamped)
+        rails.last_served = config
+        return config
+
+    def _pull_towards(self, proposal: dict[str, Any], incumbent: Mapping[str, Any]) -> dict[str, Any]:
+        pulled = {}
+        for name, value in proposal.items():
+            p = self._by_name[name]
+            if isinstance(p, Categorical):
+                keep = value == incumbent[name] or self._draws.take_one() < self._scale
+                pulled[name] = value if keep else incumbent[name]
+            else:
+                here, there = float(transform(p, incumbent[name])), float(transform(p, value))
+                pulled[name] = p.from_unit(here + self._scale * (there - here))
+        return pulled
+
+    def _clamp(self, proposal: dict[str, Any], previous: Mapping[str, Any] | None) -> tuple[dict[str, Any], list[str]]:
+        config, clamped = dict(proposal), []
+        for name, value in proposal.items():
+            p = self._by_name[name]
+            new = value
+            rule = self.limits.get(name)
+            if isinstance(p, Categorical):
+                if rule is not None and new not in rule["allowed"]:
+                    new = previous[name] if previous is not None and previous[name] in rule["allowed"] else p.val
+            else:
+                low, high = (rule["min"], rule["max"]) if rule else (p.min, p.max)
+                step = self.max_step.get(name)
+                if self.max_step_fraction is not None:
+                    fraction = self.max_step_fraction * (p.max - p.min)
+                    step = fraction if step is None else min(step, fraction)
+                if step is not None and previous is not None:
+                    low, high = max(low, previous[name] - step), min(high, previous[name] + step)
+                if not low <= new <= high:
+                    new = _on_grid_within(p, min(high, max(low, new)), low, high)
+            if new != value:
+                config[name] = new
+                clamped.append(name)
+        return config, clamped
+
+    def _learn(self, reward: float | list[float], context: Context) -> None:
+        r = float(reward)  # type: ignore[arg-type]
+        rails = self._contexts[context.id]
+        source, config, _ = rails.pending  # type: ignore[misc]
+        rails.pending = None
+        if source == "baseline":
+            self._learn_baseline(rails, r, context)
+            return
+        if source == "learner":
+            self.tuner._learn(reward, context)
+            self._consider_candidate(rails, config, r)
+            rails.since_probe += 1
+        elif source == "confirm":
+            self._update_candidate(rails, rails.confirm, r)  # type: ignore[arg-type]
+            rails.confirm = None
+            self._choose_incumbent(rails, context)
+            rails.since_probe += 1
+        else:
+            rails.since_probe = 0
+            if self._mode == "rolled_back":
+                self._cooldown_left -= 1
+                if self._cooldown_left <= 0:
+                    self._mode = "exploring"
+                    self._record(context.id, "resume", f"cooldown of {self.cooldown} rounds over")
+            if self._drifted(rails, r, context):
+                return
+            self._update_candidate(rails, rails.incumbent, r)
+        self._guard(rails, r, context)
+
+    def _learn_baseline(self, rails: _ContextRails, r: float, context: Context) -> None:
+        rails.baseline_samples.append(r)
+        if len(rails.baseline_samples) < self.baseline_rounds:
+            return
+        samples = rails.baseline_samples
+        mean = math.fsum(samples) / len(samples)
+        rails.baseline = mean
+        rails.candidates = [[dict(self._initial), len(samples), mean, math.fsum((x - mean) ** 2 for x in samples)]]
+        rails.incumbent = 0
+        rails.spread = math.fsum((x - mean) ** 2 for x in samples)
+        rails.spread_n = len(samples)
+        rails.baseline_samples = []
+        self._record(context.id, "baseline", f"baseline reward {mean:.6g} from {len(samples)} round(s)")
+
+    def _threshold(self, rails: _ContextRails) -> float:
+        baseline = rails.baseline if rails.baseline is not None else 0.0
+        margin = self.margin if self.margin is not None else self.relative_margin * abs(baseline)  # type: ignore[operator]
+        return baseline - margin
+
+    def _guard(self, rails: _ContextRails, r: float, context: Context) -> None:
+        k, n = self.violations
+        violated = r < self._threshold(rails)
+        rails.window = [*rails.window[-(n - 1) :], violated] if n > 1 else [violated]
+        if not violated:
+            rails.good_streak += 1
+            if rails.good_streak >= self.recover_after and self._scale < 1.0 and self._mode == "exploring":
+                rails.good_streak = 0
+                self._set_scale(min(1.0, self._scale * 2.0))
+                self._record(context.id, "widen", f"{self.recover_after} good rounds: exploration x{self._scale:g}")
+            return
+        rails.good_streak = 0
+        if sum(rails.window) < k:
+            return
+        rails.window = []
+        rails.guard_next = True
+        self._set_scale(max(_MIN_SCALE, self._scale / 2.0))
+        threshold = self._threshold(rails)
+        self._record(
+            context.id, "regression",
+            f"reward {r:.6g} below {threshold:.6g} in {k} of the last {n} round(s): serving the incumbent, "
+            f"exploration x{self._scale:g}",
+        )  # fmt: skip
+        now = self.iteration
+        self._triggers = [t for t in self._triggers if now - t < self.rollback_window] + [now]
+        if len(self._triggers) >= self.rollback_after and self._mode == "exploring":
+            self._triggers = []
+            self._start_rollback(f"{self.rollback_after} regressions within {self.rollback_window} rounds")
+
+    def _start_rollback(self, reason: str) -> None:
+        self._mode, self._cooldown_left = "rolled_back", max(1, self.cooldown)
+        self._set_scale(_MIN_SCALE)
+        self._record("", "rollback", f"{reason}: serving the incumbent for {self._cooldown_left} round(s)")
+
+    def _set_scale(self, scale: float) -> None:
+        self._scale = scale
+        if self._scales_natively:
+            self.tuner._set_exploration_scale(scale)
+
+    # ------------------------------------------------------------------ incumbent and evidence
+    def _update_candidate(self, rails: _ContextRails, index: int, r: float) -> None:
+        entry = rails.candidates[index]
+        entry[1] += 1
+        delta = r - entry[2]
+        entry[2] += delta / entry[1]
+        entry[3] += delta * (r - entry[2])
+        if index == rails.incumbent:
+            rails.spread += delta * (r - entry[2])
+            rails.spread_n += 1
+
+    def _consider_candidate(self, rails: _ContextRails, config: dict[str, Any], r: float) -> None:
+        if not rails.candidates or r <= rails.candidates[rails.incumbent][2]:
+            return
+        rails.candidates.append([dict(config), 1, r, 0.0])
+        if len(rails.candidates) > _MAX_CANDIDATES:
+            weakest = min(
+                (i for i in range(1, len(rails.candidates)) if i != rails.incumbent),
+                key=lambda i: rails.candidates[i][2],
+            )
+            del rails.candidates[weakest]
+            if rails.incumbent > weakest:
+                rails.incumbent -= 1
+        rails.confirm = len(rails.candidates) - 1
+
+    def _choose_incumbent(self, rails: _ContextRails, context: Context) -> None:
+        """The incumbent is the candidate with the best lower bound: mean less one standard error."""
+        evidenced = [i for i, c in enumerate(rails.candidates) if c[1] >= 2 or i == 0]
+        best = max(evidenced, key=lambda i: _lower_bound(rails.candidates[i]))
+        if best != rails.incumbent:
+            rails.incumbent = best
+            rails.cusum_high = rails.cusum_low = 0.0
+            mean, count = rails.candidates[best][2], rails.candidates[best][1]
+            self._record(context.id, "incumbent", f"new incumbent: mean reward {mean:.6g} over {count} rounds",
+                         configuration=rails.candidates[best][0])  # fmt: skip
+
+    def _drifted(self, rails: _ContextRails, r: float, context: Context) -> bool:
+        mean = rails.candidates[rails.incumbent][2]
+        sigma = math.sqrt(rails.spread / rails.spread_n) if rails.spread_n >= 2 else 0.0
+        if sigma <= 1e-12 * (1.0 + abs(mean)):
+            return False
+        z = (r - mean) / sigma
+        rails.cusum_high = max(0.0, rails.cusum_high + z - _CUSUM_SLACK)
+        rails.cusum_low = max(0.0, rails.cusum_low - z - _CUSUM_SLACK)
+        if max(rails.cusum_high, rails.cusum_low) < self.drift_threshold:
+            return False
+        direction = "up" if rails.cusum_high >= self.drift_threshold else "down"
+        self._record(context.id, "drift", f"incumbent reward shifted {direction} (CUSUM): measuring the baseline again")
+        fresh = _ContextRails(None)
+        fresh.last_served = rails.last_served
+        self._contexts[context.id] = fresh
+        self._set_scale(1.0)
+        self.tuner._reexplore()
+        return True
+
+    def _record(self, context_id: str, kind: str, reason: str, **extra: Any) -> None:
+        self._events.append({"round": self.iteration, "context_id": context_id, "kind": kind, "reason": reason,
+                             **extra})  # fmt: skip
+        if len(self._events) > _MAX_EVENTS:
+            del self._events[: len(self._events) - _MAX_EVENTS]
+
+    # ------------------------------------------------------------------ state
+    def get_arguments(self) -> dict[str, Any]:
+        """The inner tuner (algorithm and arguments) and every rail setting."""
+        rails = {name: getattr(self, name) for name in _RAIL_ARGUMENTS}
+        return {"tuner": {"algorithm": self.tuner.name, "arguments": self.tuner.get_arguments()}, **rails}
+
+    @classmethod
+    def _from_arguments(cls, parameters: list[Any], arguments: Mapping[str, Any]) -> TuningInstance:
+        from oppertune.algorithms.registry import create_tuning_instance
+
+        inner = arguments["tuner"]
+        tuner = create_tuning_instance(parameters, inner["algorithm"], inner["arguments"])
+        return cls(tuner, **{k: v for k, v in arguments.items() if k != "tuner"})
+
+    def _get_state(self) -> dict[str, Any]:
+        return {
+            "tuner": self.tuner._get_state(),
+            "contexts": {cid: rails.to_json() for cid, rails in self._contexts.items()},
+            "scale": self._scale,
+            "mode": self._mode,
+            "cooldown_left": self._cooldown_left,
+            "triggers": list(self._triggers),
+            "events": [dict(e) for e in self._events],
+            "draws": self._draws.get_state(),
+        }
+
+    def _set_state(self, state: Mapping[str, Any]) -> None:
+        if state["mode"] not in ("exploring", "frozen", "rolled_back"):
+            raise ValueError("'mode' must be exploring, frozen or rolled_back")
+        scale = valid.number(state["scale"], "scale")
+        if not _MIN_SCALE <= scale <= 1.0:
+            raise ValueError("'scale' is out of range")
+        contexts = state["contexts"]
+        if not isinstance(contexts, Mapping):
+            raise ValueError("'contexts' must be a mapping")
+        parsed = {str(cid): _ContextRails.from_json(data) for cid, data in contexts.items()}
+        for rails in parsed.values():
+            if rails.candidates and not 0 <= rails.incumbent < len(rails.candidates):
+                raise ValueError("an incumbent index is out of range")
+        events = state["events"]
+        if not isinstance(events, list):
+            raise ValueError("'events' must be a list")
+        self.tuner._set_state(state["tuner"])
+        self._contexts, self._mode = parsed, state["mode"]
+        self._cooldown_left = valid.non_negative_int(state["cooldown_left"], "cooldown_left")
+        self._triggers = [valid.non_negative_int(t, "triggers") for t in state["triggers"]]
+        self._events = [dict(e) for e in events]
+        self._draws.set_state(state["draws"])
+        self._set_scale(scale)
+
+
+def _lower_bound(candidate: list[Any]) -> float:
+    _, count, mean, m2 = candidate
+    if count < 2:
+        return mean
+    return mean - math.sqrt(m2 / (count - 1) / count)
+
+
+def _finite(owner: str, name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"The '{name}' argument of {owner} must be a finite number. Got {value!r} instead.")
+    return float(value)
+
+
+def _int_at_least(owner: str, name: str, value: Any, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"The '{name}' argument of {owner} must be an int >= {low}. Got {value!r} instead.")
+    return value
+
+
+def _on_grid_within(p: Integer | Real, value: float, low: float, high: float) -> float:
+    """The grid point of ``p`` nearest ``value`` that lies in [low, high] (``value`` when there is no grid)."""
+    if isinstance(p, Real) and p.step is None:
+        return value
+    step = p.step
+    index = round((value - p.min) / step)
+    candidate = p.min + index * step
+    if candidate > high:
+        candidate -= step
+    if candidate < low:
+        candidate += step
+    candidate = min(max(candidate, p.min), p.max)
+    return int(candidate) if isinstance(p, Integer) else round(candidate, 12)
+
+
+def guard(tuner: TuningInstance, safety: Mapping[str, Any] | None) -> TuningInstance:
+    """``tuner`` wrapped in `Guarded` with the ``safety`` settings (unchanged when None)."""
+    if safety is None:
+        return tuner
+    if not isinstance(safety, Mapping):
+        raise TypeError(f"'safety' must be a dict of rail settings. Got {safety!r} instead.")
+    unknown = sorted(set(safety) - set(_RAIL_ARGUMENTS))
+    if unknown:
+        raise TypeError(f"Unknown safety setting(s) {unknown}; known: {', '.join(_RAIL_ARGUMENTS)}.")
+    return Guarded(tuner, **safety)

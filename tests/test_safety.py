@@ -1,0 +1,255 @@
+"""Safety rails: baseline, regression guard, rollback, freeze, limits, drift, and their state."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+
+import pytest
+
+from oppertune.algorithms import TuningInstance, create_tuning_instance
+from oppertune.algorithms.bluefin import BlueFin
+from oppertune.core.types import Context
+from oppertune.core.values import Categorical, Integer, Real
+from oppertune.safety import Guarded
+
+PARAMS = [Real("a", 0.2, 0.0, 1.0), Integer("n", 10, 0, 100, step=5), Categorical("m", "x", ("x", "y"))]
+
+
+def score(x: dict) -> float:
+    return 5.0 - 4 * (x["a"] - 0.6) ** 2 - ((x["n"] - 40) / 50) ** 2 + (0.5 if x["m"] == "y" else 0.0)
+
+
+def guarded(**rails: object) -> Guarded:
+    return create_tuning_instance(PARAMS, algorithm_args={"random_seed": 1}, safety=rails)  # type: ignore[return-value]
+
+
+def play(tuner: TuningInstance, rounds: int, reward=score, noise: float = 0.0, seed: int = 0) -> list[dict]:  # type: ignore[no-untyped-def]
+    rng, served = random.Random(seed), []
+    for _ in range(rounds):
+        x, rid = tuner.predict()
+        r = reward(x) + rng.gauss(0.0, noise)
+        tuner.store_reward(rid, r)
+        tuner.set_reward(r)
+        served.append(x)
+    return served
+
+
+def kinds(tuner: Guarded) -> list[str]:
+    return [e["kind"] for e in tuner.events()]
+
+
+def test_baseline_is_measured_first_then_the_learner_explores() -> None:
+    tuner = guarded(baseline_rounds=3)
+    served = []
+    for _ in range(5):
+        x, rid = tuner.predict()
+        served.append(tuner.round_metadata(rid)["served_by"])
+        tuner.set_reward(score(x))
+    assert served[:3] == ["baseline"] * 3 and served[3] == "learner"
+    assert kinds(tuner)[0] == "baseline"
+
+
+def test_given_baseline_skips_measuring() -> None:
+    tuner = guarded(baseline=4.0)
+    _, rid = tuner.predict()
+    assert tuner.round_metadata(rid)["served_by"] == "learner"
+
+
+def test_regression_serves_the_incumbent_and_halves_exploration() -> None:
+    tuner = guarded(baseline=5.0, margin=0.1)
+    _x, _ = tuner.predict()
+    tuner.set_reward(1.0)  # far below 5.0 - 0.1
+    assert "regression" in kinds(tuner) and tuner.exploration_scale == 0.5
+    y, rid = tuner.predict()
+    assert tuner.round_metadata(rid)["served_by"] == "incumbent"
+    assert y == tuner.best_configuration()
+
+
+def test_exploration_widens_again_after_good_rounds() -> None:
+    tuner = guarded(baseline=0.0, margin=1.0, recover_after=3)
+    tuner.predict()
+    tuner.set_reward(-5.0)
+    assert tuner.exploration_scale == 0.5
+    play(tuner, 3, reward=lambda x: 10.0)
+    assert tuner.exploration_scale == 1.0 and "widen" in kinds(tuner)
+
+
+def test_k_of_n_rule() -> None:
+    tuner = guarded(baseline=0.0, margin=1.0, violations=(2, 3))
+    for reward, expected in ((-5.0, 1.0), (0.0, 1.0), (-5.0, 0.5)):
+        tuner.predict()
+        tuner.set_reward(reward)
+        assert tuner.exploration_scale == expected
+
+
+def test_repeated_regressions_roll_back_automatically_for_the_cooldown() -> None:
+    tuner = guarded(baseline=0.0, margin=1.0, rollback_after=3, cooldown=4)
+    sources = []
+    for _ in range(12):
+        _, rid = tuner.predict()
+        sources.append(tuner.round_metadata(rid)["served_by"])
+        tuner.set_reward(-5.0 if sources[-1] == "learner" else 0.0)
+        if tuner.status == "rolled_back":
+            break
+    assert tuner.status == "rolled_back" and "rollback" in kinds(tuner)
+    for _ in range(4):
+        x, rid = tuner.predict()
+        assert tuner.round_metadata(rid)["served_by"] == "incumbent" and x == tuner.best_configuration()
+        tuner.set_reward(0.0)
+    assert tuner.status == "exploring"
+
+
+def test_operator_rollback_freeze_and_resume() -> None:
+    tuner = guarded(baseline=5.0)
+    play(tuner, 20)
+    best = tuner.rollback()
+    assert best == tuner.best_configuration() and tuner.status == "rolled_back"
+    assert tuner.predict().prediction == best
+    tuner.set_reward(score(best))
+    tuner.freeze()
+    for _ in range(5):
+        x, _ = tuner.predict()
+        assert x == tuner.best_configuration()
+        tuner.set_reward(score(x))
+    tuner.resume()
+    assert tuner.status == "exploring" and tuner.exploration_scale <= 0.5
+    assert {"rollback", "freeze", "resume"} <= set(kinds(tuner))
+
+
+def test_incumbent_needs_repeated_evidence() -> None:
+    lucky = {"done": False}
+
+    def reward(x: dict) -> float:
+        if not lucky["done"] and x != {"a": 0.2, "n": 10, "m": "x"}:
+            lucky["done"] = True
+            return 100.0  # one lucky round
+        return 1.0
+
+    tuner = guarded(baseline_rounds=1)
+    play(tuner, 3, reward=reward)
+    assert tuner.best_configuration() == {"a": 0.2, "n": 10, "m": "x"}  # the lucky one was not confirmed
+
+
+def test_limits_and_max_step_clamp_every_served_value() -> None:
+    tuner = guarded(
+        baseline=5.0, margin=100.0, limits={"a": {"max": 0.3}, "n": {"min": 5, "max": 20}, "m": {"allowed": ["x"]}},
+        max_step={"n": 5},
+    )  # fmt: skip
+    previous = None
+    for x in play(tuner, 200, reward=lambda x: 10 * x["a"] + x["n"]):
+        assert x["a"] <= 0.3 and 5 <= x["n"] <= 20 and x["n"] % 5 == 0 and x["m"] == "x"
+        if previous is not None:
+            assert abs(x["n"] - previous["n"]) <= 5
+        previous = x
+    assert "clamped" in kinds(tuner)
+
+
+def test_max_step_fraction() -> None:
+    tuner = guarded(baseline=5.0, margin=100.0, max_step_fraction=0.05)
+    served = play(tuner, 100, reward=lambda x: 10 * x["a"])
+    assert all(abs(b["a"] - a["a"]) <= 0.05 + 1e-9 for a, b in itertools.pairwise(served))
+
+
+def test_drift_is_detected_and_the_baseline_measured_again() -> None:
+    tuner = guarded(baseline_rounds=3, probe_every=3, drift_threshold=4.0)
+    rng = random.Random(1)
+    play(tuner, 60, reward=lambda x: score(x) + rng.gauss(0, 0.05))
+    assert "drift" not in kinds(tuner)
+    play(tuner, 60, reward=lambda x: score(x) - 3.0 + rng.gauss(0, 0.05))
+    events = tuner.events()
+    drift = [e for e in events if e["kind"] == "drift"]
+    assert drift and any(e["kind"] == "baseline" and e["round"] > drift[0]["round"] for e in events)
+
+
+def test_learner_without_native_scaling_is_pulled_towards_the_incumbent() -> None:
+    inner = create_tuning_instance(
+        [Categorical("m", "x", ("x", "y", "z"))], "exponential_weights_slates", {"random_seed": 3}
+    )
+    tuner = Guarded(inner, baseline=1.0, margin=0.1, random_seed=3)
+    for _ in range(4):
+        tuner.predict()
+        tuner.set_reward(0.0)  # every round regresses
+    assert tuner.exploration_scale < 0.5
+    served = [x["m"] for x in play(tuner, 40, reward=lambda x: 1.0)]
+    assert served.count("x") > len(served) / 2
+
+
+def test_contexts_have_their_own_baseline_and_incumbent() -> None:
+    inner = create_tuning_instance(
+        [Real("a", 0.2, 0.0, 1.0)], "autoscope",
+        {"features": [{"name": "job", "values": ["p", "q"]}], "height": 1, "random_seed": 1},
+    )  # fmt: skip
+    tuner = Guarded(inner, baseline_rounds=2)
+    for job, level in (("p", 1.0), ("q", 10.0)) * 4:
+        context = Context({"job": job})
+        tuner.predict(context)
+        tuner.set_reward(level, context_id=context.id)
+    baselines = [e for e in tuner.events() if e["kind"] == "baseline"]
+    assert len(baselines) == 2 and {e["context_id"] for e in baselines} == {Context({"job": j}).id for j in "pq"}
+    with pytest.raises(ValueError, match=r"missing feature|job"):
+        tuner.predict(Context({"other": 1}))
+
+
+def test_state_round_trip_continues_identically() -> None:
+    original = guarded(baseline_rounds=2, probe_every=4, limits={"a": {"max": 0.8}})
+    rng = random.Random(2)
+    play(original, 37, reward=lambda x: score(x) + rng.gauss(0, 0.1))
+    original.predict()
+    restored = TuningInstance.loads(original.dumps())
+    assert isinstance(restored, Guarded) and restored.events() == original.events()
+    assert restored.get_tuning_requests() == original.get_tuning_requests()
+    for tuner in (original, restored):
+        tuner.set_reward(4.0)
+    assert play(restored, 50, noise=0.1, seed=5) == play(original, 50, noise=0.1, seed=5)
+    assert restored.dumps() == original.dumps()
+
+
+def test_bad_rewards_change_nothing() -> None:
+    tuner = guarded()
+    play(tuner, 5)
+    _, rid = tuner.predict()
+    before = tuner.dumps()
+    for bad in (math.nan, math.inf, "x"):
+        with pytest.raises((TypeError, ValueError)):
+            tuner.set_reward(bad)  # type: ignore[arg-type]
+        with pytest.raises((TypeError, ValueError)):
+            tuner.store_reward(rid, bad)  # type: ignore[arg-type]
+    assert tuner.dumps() == before
+
+
+@pytest.mark.parametrize(
+    ("rails", "error", "fragment"),
+    [
+        ({"limits": {"a": {"min": -1.0}}}, ValueError, "must satisfy 0.0 <= min <= max <= 1.0"),
+        ({"limits": {"a": {"min": 0.5}}}, ValueError, "exclude its starting value 0.2"),
+        ({"limits": {"a": {"max": 0.1, "min": 0.15}}}, ValueError, "min <= max"),
+        ({"limits": {"zzz": {"min": 0.1}}}, ValueError, "names 'zzz', which is not a parameter"),
+        ({"limits": {"m": {"allowed": ["q"]}}}, ValueError, "allow ['q'], which are not among its categories"),
+        ({"limits": {"a": {"lowest": 0.1}}}, ValueError, "must be {'min': x, 'max': y}"),
+        ({"margin": -1.0}, ValueError, "'margin' argument of Guarded must be a non-negative float"),
+        ({"margin": None, "relative_margin": None}, ValueError, "needs a 'margin' or a 'relative_margin'"),
+        ({"violations": (3, 2)}, ValueError, "pair (k, n) of ints with 1 <= k <= n"),
+        ({"max_step": {"m": 1}}, ValueError, "names 'm'"),
+        ({"max_step": {"a": 0}}, ValueError, "max_step['a']"),
+        ({"baseline": math.nan}, ValueError, "'baseline' argument of Guarded must be a finite number"),
+        ({"probe_every": 1}, ValueError, "'probe_every' argument of Guarded must be an int >= 2"),
+        ({"colour": "red"}, TypeError, "Unknown safety setting(s) ['colour']"),
+    ],
+)
+def test_contradictory_settings_fail_at_construction(rails: dict, error: type[Exception], fragment: str) -> None:
+    with pytest.raises(error) as info:
+        guarded(**rails)
+    assert fragment in str(info.value)
+
+
+def test_only_fresh_tuners_can_be_guarded() -> None:
+    inner = BlueFin([Real("a", 0.5, 0.0, 1.0)])
+    inner.predict()
+    with pytest.raises(ValueError, match="fresh tuner"):
+        Guarded(inner)
+    with pytest.raises(TypeError, match="already guarded"):
+        Guarded(guarded())
+    with pytest.raises(ValueError, match="not an algorithm"):
+        create_tuning_instance(PARAMS, "guarded")
