@@ -17,8 +17,12 @@ $(VENV)/.test: $(VENV)/.base pyproject.toml
 	$(PY) -m pip install --quiet -e ".[$(TEST_EXTRAS)]"
 	touch $@
 
-demo: $(VENV)/.base
-	$(PY) examples/hybrid_solver.py
+$(VENV)/.demo: $(VENV)/.base
+	$(PY) -m pip install --quiet -e ".[plot]"
+	touch $@
+
+demo: $(VENV)/.demo
+	$(VENV)/bin/oppertune demo
 
 lint: $(VENV)/.test
 	$(VENV)/bin/ruff check src tests examples
