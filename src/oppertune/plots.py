@@ -37,7 +37,7 @@ def reward_chart(
         rewards: Reward of each round.
         ok: Whether each round succeeded (all, when None).
         title: Chart title.
-        markers: Vertical lines ``(round, label)``, e.g. where the workload changed.
+        markers: Vertical lines ``(round, label)``, e.g. where the workload changed; the best so far restarts there.
         baseline: A horizontal reference line, e.g. the starting configuration's reward.
         log_y: Logarithmic reward axis (for rewards that are ratios); non-positive rewards are left out.
     """
@@ -48,8 +48,13 @@ def reward_chart(
     bad = [(r, y) for r, y, k in zip(rounds, rewards, ok, strict=True) if not k]
     if good:
         axes.plot([r for r, _ in good], [y for _, y in good], "o-", markersize=3, linewidth=1, label="reward")
+        resets = sorted(at for at, _ in markers)
         best, running = float("-inf"), []
-        for _, y in good:
+        for r, y in good:
+            if resets and r >= resets[0]:
+                best = float("-inf")  # the best so far starts again at each marker (e.g. a new workload)
+                while resets and r >= resets[0]:
+                    resets.pop(0)
             best = max(best, y)
             running.append(best)
         axes.plot([r for r, _ in good], running, "-", linewidth=2, alpha=0.7, label="best so far")
