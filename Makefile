@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 # `make test` installs every extra so that no test is skipped.
-TEST_EXTRAS := test,bench,plot,server,bo,hopt,slates,rl
+TEST_EXTRAS := test,bench,plot,server,bo,hopt,slates,rl,select
 
 .PHONY: demo test lint bench clean system-deps
 

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-sys.path.insert(0, str(EXAMPLES))
-
-from postgres_cluster import PostgresCluster  # noqa: E402
+import testpaths  # noqa: F401  (makes examples/ importable)
+from postgres_cluster import PostgresCluster
 
 
 @pytest.fixture(scope="session")

@@ -10,9 +10,9 @@ import runpy
 from typing import Any
 
 import pytest
-from conftest import EXAMPLES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from testpaths import EXAMPLES
 
 from oppertune.algorithms import TuningInstance, create_tuning_instance
 from oppertune.algorithms.autoscope import MAX_HEIGHT, AutoScope, AutoScopeFeature

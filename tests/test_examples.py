@@ -6,7 +6,7 @@ import runpy
 import subprocess
 import sys
 
-from conftest import EXAMPLES
+from testpaths import EXAMPLES
 
 
 def test_seed_tuning_loop_reaches_its_goal() -> None:

@@ -121,6 +121,72 @@ def report(
         _finish(console, store, plot or state.with_suffix(".png"))
 
 
+@app.command(
+    "select",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    no_args_is_help=True,
+)
+def select_command(
+    ctx: typer.Context,
+    source: Annotated[
+        Path | None,
+        typer.Argument(help="A history (CSV, JSON, a run file of 'oppertune tune'); with --screen: a spec."),
+    ] = None,
+    params: Annotated[Path | None, typer.Option(help="Parameter spec (YAML/JSON list) for a CSV/JSON history.")] = None,
+    spec: Annotated[
+        Path | None, typer.Option(help="A 'tune' spec: the parameters for a history; also gets a copy with the choice.")
+    ] = None,
+    screen: Annotated[
+        bool, typer.Option("--screen", help="Screen live: run the spec's program near the current values.")
+    ] = False,
+    service: Annotated[str | None, typer.Option(help="Tuning service URL to read a tuner's history from.")] = None,
+    tuner: Annotated[str | None, typer.Option(help="The tuner's id (with --service).")] = None,
+    api_key: Annotated[str | None, typer.Option(envvar="OPPERTUNE_API_KEY", help="API key for --service.")] = None,
+    k: Annotated[int | None, typer.Option(min=1, help="Select exactly the k most important parameters.")] = None,
+    rule: Annotated[
+        str, typer.Option(help="Without --k: 'cumulative' (see --coverage) or 'significant'.")
+    ] = "cumulative",
+    coverage: Annotated[
+        float, typer.Option(min=0.01, max=1.0, help="Share of the significant importance kept.")
+    ] = 0.99,
+    alpha: Annotated[
+        float, typer.Option(min=0.0001, max=0.5, help="Chance of calling an irrelevant one significant.")
+    ] = 0.05,
+    delta: Annotated[
+        float, typer.Option(min=0.001, max=0.5, help="--screen: largest move, as a fraction of the range.")
+    ] = 0.15,
+    budget: Annotated[
+        int | None, typer.Option(min=8, help="--screen: most evaluations [default: 2 per parameter].")
+    ] = None,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the design and the model.")] = 0,
+    out: Annotated[Path | None, typer.Option(help="Where to write the parameter list (.json or YAML).")] = None,
+    plot: Annotated[Path | None, typer.Option(help="Where to write the importance chart (PNG).")] = None,
+    spec_out: Annotated[
+        Path | None, typer.Option(help="With --spec: where to write the spec with the selection.")
+    ] = None,
+    reward_column: Annotated[str, typer.Option(help="The reward's column in a CSV/JSON history.")] = "reward",
+    context_column: Annotated[str, typer.Option(help="The context's column in a CSV/JSON history.")] = "context",
+    top: Annotated[int, typer.Option(min=1, help="Rows shown in the table and the chart.")] = 30,
+) -> None:
+    """Choose the parameters worth tuning: rank them by how much of the reward's variation each explains.
+
+    From a history: oppertune select rounds.csv --params params.yaml | oppertune select spec.run.sqlite |
+    oppertune select --service URL --tuner ID. Live: oppertune select --screen SPEC [-- COMMAND].
+    Writes the parameter list (unselected ones constant at their current values) and a chart.
+    """
+    from rich.console import Console
+
+    from oppertune.selection._command import SelectOptions, run_select
+
+    options = SelectOptions(
+        source, params, spec, screen, tuple(ctx.args), service, tuner, api_key, k, rule, coverage, alpha, delta,
+        budget, seed, out, plot, spec_out, reward_column, context_column, top,
+    )  # fmt: skip
+    code = run_select(options, Console())
+    if code:
+        raise typer.Exit(code)
+
+
 def _finish(console: object, store: object, plot_path: Path) -> None:
     """Print the best configuration and write the plot."""
     from rich.table import Table

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["reward_chart"]
+__all__ = ["importance_chart", "reward_chart"]
 
 
 def _pyplot():  # type: ignore[no-untyped-def]
@@ -73,6 +73,50 @@ def reward_chart(
     axes.set_title(title)
     axes.grid(alpha=0.3)
     axes.legend(loc="lower right", fontsize=8)
+    figure.tight_layout()
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(target)
+    plt.close(figure)
+    return target
+
+
+def importance_chart(
+    path: str | Path,
+    names: Sequence[str],
+    importance: Sequence[float],
+    uncertainty: Sequence[float],
+    selected: Sequence[bool],
+    title: str = "Parameter importance",
+) -> Path:
+    """Write a PNG of horizontal bars, one per parameter (most important on top), with error bars.
+
+    Args:
+        path: Where to write the PNG.
+        names: Parameter names, most important first.
+        importance: Share of the reward's variance of each.
+        uncertainty: Standard error of each share (bars show two of them).
+        selected: Whether each was selected (drawn in a strong colour).
+        title: Chart title.
+    """
+    plt = _pyplot()
+    count = len(names)
+    figure, axes = plt.subplots(figsize=(8, max(2.5, 0.3 * count + 1.2)), dpi=110)
+    positions = list(range(count))[::-1]
+    colours = ["tab:green" if s else "tab:gray" for s in selected]
+    axes.barh(positions, [100 * v for v in importance], xerr=[200 * u for u in uncertainty], color=colours,
+              error_kw={"elinewidth": 1, "capsize": 2, "ecolor": "black"})  # fmt: skip
+    axes.set_yticks(positions)
+    axes.set_yticklabels(names, fontsize=8)
+    axes.set_xlabel("share of the reward's variance (%), error bars: 2 standard errors")
+    axes.set_xlim(left=0)
+    axes.set_title(title)
+    axes.grid(axis="x", alpha=0.3)
+    if any(selected):
+        from matplotlib.patches import Patch
+
+        handles = [Patch(color="tab:green", label="selected"), Patch(color="tab:gray", label="held constant")]
+        axes.legend(handles=handles, loc="lower right", fontsize=8)
     figure.tight_layout()
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
