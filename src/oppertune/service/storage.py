@@ -1,0 +1,922 @@
+"""Durable storage of tuners, their history and API keys, on SQLite or PostgreSQL (SQLAlchemy Core).
+
+Concurrency contract
+--------------------
+* Every state change of a tuner (create, predict, store_reward, set_reward, a policy closing a
+  round, delete) is one database transaction. A change to an existing tuner first locks the
+  tuner's row: ``SELECT ... FOR UPDATE`` on PostgreSQL, ``BEGIN IMMEDIATE`` (the database's write
+  lock) on SQLite. Calls on one tuner are serialised by the database, whichever process or
+  machine they come from; on PostgreSQL, calls on different tuners run in parallel.
+* A tuner's whole state is the library's JSON (`TuningInstance.dumps`, never pickle), kept in the
+  row with a ``version`` that every change increments. A process may keep the deserialised tuner
+  of the last version it committed (`_TunerCache`). It uses that object only when the version read
+  under the row lock equals the cached one, and takes it out of the cache while it changes it, so
+  no other thread can see it half-changed and a rolled-back change never leaks into the cache.
+  No tuner state lives only in memory.
+* A change commits whole or not at all: state, history rows of closed rounds and the idempotency
+  record are written in the same transaction. Invalid input raises before anything is written.
+* Idempotency: a change made with a key records its answer under (tuner, key) in its transaction.
+  The same key again returns the recorded answer and changes nothing (the row lock orders a retry
+  after the first attempt); the same key with a different request is refused. Records older
+  than ``idempotency_ttl`` seconds are purged by `Storage.sweep`.
+* Reads (summary, listing, open requests, history, best) take no lock and see the last committed
+  state; they never close a round (the next change, or the sweeper, does).
+* Database faults (unreachable server, SQLite lock timeout) raise `ServiceUnavailableError`; the
+  transaction is rolled back, so a retry with the same idempotency key is always safe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import math
+import re
+import secrets
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    and_,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from oppertune.algorithms import TuningInstance, create_tuning_instance
+from oppertune.core.errors import NoPendingPredictionError, RoundClosedError, UnknownRequestError
+from oppertune.core.types import Context, TuningRequest
+from oppertune.core.values import to_dict
+from oppertune.service.aggregation import Policy, aggregate, group_by_context
+from oppertune.service.errors import (
+    IdempotencyConflictError,
+    InvalidInputError,
+    InvalidTypeError,
+    NoOpenRoundError,
+    RequestNotFoundError,
+    RoundAlreadyClosedError,
+    ServiceUnavailableError,
+    TunerNotFoundError,
+)
+
+__all__ = ["PROJECT_PATTERN", "SCHEMA_VERSION", "Idempotency", "Storage", "database_url", "hash_key", "redact_url"]
+
+log = logging.getLogger("oppertune.service")
+
+SCHEMA_VERSION = 1
+"""The schema this release reads and writes; `Storage.migrate` brings older databases to it."""
+
+PROJECT_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+_ADVISORY_LOCK = 0x6F7074756E65  # serialises migrations of concurrent server starts on PostgreSQL
+_NO_VERSION = -1
+_POOL_OVERFLOW = 4  # for the sweeper and peaks; the server runs at most pool_size requests at once
+
+metadata = MetaData()
+
+schema_version = Table("oppertune_schema_version", metadata, Column("version", Integer, nullable=False))
+
+api_keys = Table(
+    "oppertune_api_keys",
+    metadata,
+    Column("key_hash", String(64), primary_key=True),
+    Column("project", String(100), nullable=False),
+    Column("label", String(200), nullable=True),
+    Column("created_at", Float, nullable=False),
+)
+
+tuners = Table(
+    "oppertune_tuners",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("id", String(32), nullable=False, unique=True),
+    Column("project", String(100), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("algorithm", String(100), nullable=False),
+    Column("algorithm_args", Text, nullable=False),
+    Column("parameters", Text, nullable=False),
+    Column("aggregation", Text, nullable=True),
+    Column("state", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("iteration", Integer, nullable=False),
+    Column("rounds_opened", Text, nullable=True),
+    Column("due_at", Float, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Index("ix_oppertune_tuners_project_seq", "project", "seq"),
+    Index("ix_oppertune_tuners_due_at", "due_at"),
+    sqlite_autoincrement=True,
+)
+
+rounds = Table(
+    "oppertune_rounds",
+    metadata,
+    Column("tuner_seq", Integer, nullable=False),
+    Column("round", Integer, nullable=False),
+    Column("context_id", String(200), nullable=False),
+    Column("context", Text, nullable=False),
+    Column("prediction", Text, nullable=False),
+    Column("reward", Float, nullable=True),
+    Column("n_rewards", Integer, nullable=False),
+    Column("at", Float, nullable=False),
+    PrimaryKeyConstraint("tuner_seq", "round"),
+    Index("ix_oppertune_rounds_best", "tuner_seq", "context_id", "reward"),
+)
+
+idempotency = Table(
+    "oppertune_idempotency",
+    metadata,
+    Column("scope", String(128), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    PrimaryKeyConstraint("scope", "key"),
+    Index("ix_oppertune_idempotency_created_at", "created_at"),
+)
+
+
+def _migrate_to_1(conn: Connection) -> None:
+    # Version 1 is the schema above. Later versions append explicit DDL steps (ALTER TABLE ...)
+    # here rather than editing these tables, so that every older database can be brought forward.
+    for table in (api_keys, tuners, rounds, idempotency):
+        table.create(conn, checkfirst=True)
+
+
+_MIGRATIONS: tuple[tuple[int, Callable[[Connection], None]], ...] = ((1, _migrate_to_1),)
+
+
+def database_url(url: str | URL) -> URL:
+    """Parse a database URL; ``postgresql://`` means psycopg 3, the driver the ``server`` extra installs."""
+    try:
+        parsed = make_url(url)
+    except Exception as exc:  # SQLAlchemy raises ArgumentError with the URL in the message
+        raise ValueError(f"Not a database URL: {redact_url(str(url))!r}.") from exc
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise ValueError(f"Unsupported database {backend!r}: use sqlite:///FILE or postgresql+psycopg://...")
+    if backend == "sqlite" and parsed.database in (None, "", ":memory:"):
+        raise ValueError("An in-memory SQLite database vanishes with the process; give a file: sqlite:///oppertune.db")
+    return parsed
+
+
+def redact_url(url: str | URL) -> str:
+    """The URL without its password, for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<database URL>"
+
+
+def hash_key(key: str) -> str:
+    """SHA-256 of an API key (keys are random 256-bit tokens, so a fast hash is adequate)."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Idempotency:
+    """An idempotency key and the fingerprint of the request it was sent with."""
+
+    key: str
+    request_hash: str
+
+    @classmethod
+    def of(cls, key: str | None, operation: str, body: Any) -> Idempotency | None:
+        """None when no key was sent; otherwise the key with a hash of the operation and its body."""
+        if key is None:
+            return None
+        text = json.dumps([operation, body], sort_keys=True, separators=(",", ":"))
+        return cls(key, hashlib.sha256(text.encode()).hexdigest())
+
+
+class _TunerCache:
+    """Per-process LRU of deserialised tuners, each valid only for the version it was stored with."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._items: OrderedDict[str, tuple[int, TuningInstance]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def version(self, tuner_id: str) -> int:
+        item = self._items.get(tuner_id)
+        return _NO_VERSION if item is None else item[0]
+
+    def take(self, tuner_id: str, version: int) -> TuningInstance | None:
+        """Remove and return the tuner if it is cached at ``version``; the caller owns it then."""
+        with self._lock:
+            item = self._items.get(tuner_id)
+            if item is None or item[0] != version:
+                return None
+            del self._items[tuner_id]
+            return item[1]
+
+    def put(self, tuner_id: str, version: int, instance: TuningInstance) -> None:
+        if self._capacity <= 0:
+            return
+        with self._lock:
+            current = self._items.get(tuner_id)
+            if current is not None and current[0] > version:
+                return
+            self._items[tuner_id] = (version, instance)
+            self._items.move_to_end(tuner_id)
+            while len(self._items) > self._capacity:
+                self._items.popitem(last=False)
+
+    def discard(self, tuner_id: str) -> None:
+        with self._lock:
+            self._items.pop(tuner_id, None)
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Turn the library's errors about the caller's input into the service's errors."""
+    try:
+        yield
+    except UnknownRequestError as exc:
+        raise RequestNotFoundError(str(exc)) from None
+    except RoundClosedError as exc:
+        raise RoundAlreadyClosedError(str(exc)) from None
+    except NoPendingPredictionError as exc:
+        raise NoOpenRoundError(str(exc)) from None
+    except TypeError as exc:
+        raise InvalidTypeError(str(exc)) from None
+    except (ValueError, ArithmeticError) as exc:
+        raise InvalidInputError(str(exc)) from None
+
+
+@contextmanager
+def _database_errors() -> Iterator[None]:
+    try:
+        yield
+    except OperationalError as exc:
+        log.warning("database unavailable: %s", type(exc.orig or exc).__name__)
+        error = ServiceUnavailableError("The database is unavailable or busy; nothing was changed. Retry.")
+        error.reason = str(exc.orig or exc).strip()  # for the operator (command line), never sent to clients
+        raise error from None
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), allow_nan=False)
+
+
+class _Change:
+    """One transaction's work on one tuner: the tuner, its policy, and the rounds it closes."""
+
+    __slots__ = ("changed", "closed", "instance", "now", "opened", "policy")
+
+    def __init__(self, instance: TuningInstance, policy: Policy | None, opened: dict[str, float], now: float) -> None:
+        self.instance = instance
+        self.policy = policy
+        self.opened = opened
+        self.now = now
+        self.closed: list[dict[str, Any]] = []
+        self.changed = False
+
+    def close_round(self, reward: float | None, context_id: str | None, statistic: str | None = None) -> None:
+        """``set_reward`` with the history row of the round it closes (``statistic`` aggregates stored rewards)."""
+        instance = self.instance
+        open_rounds = group_by_context(instance.get_tuning_requests())
+        if context_id is None and len(open_rounds) == 1:
+            context_id = next(iter(open_rounds))
+        requests = open_rounds.get(context_id) if context_id is not None else None
+        if not requests:
+            with _user_errors():
+                instance.set_reward(reward, context_id)  # raises the library's error for this case
+            raise AssertionError("set_reward accepted a round that is not open")  # pragma: no cover
+        stored = [q.reward for q in requests if q.reward is not None]
+        if reward is None and stored and statistic not in (None, "mean"):
+            reward = aggregate(stored, statistic)
+        recorded = reward if reward is not None else (math.fsum(stored) / len(stored) if stored else None)
+        with _user_errors():
+            instance.set_reward(reward, context_id)
+        self.changed = True
+        self.opened.pop(context_id, None)
+        first = requests[0]
+        self.closed.append(
+            {
+                "round": instance.iteration,
+                "context_id": context_id,
+                "context": _dumps(dict(first.context.data)),
+                "prediction": _dumps(first.prediction),
+                "reward": recorded,
+                "n_rewards": len(stored),
+                "at": self.now,
+            }
+        )
+
+    def apply_policy(self, context_id: str | None = None) -> None:
+        """Close every round the policy says is due (or only the round of ``context_id``).
+
+        Without ``context_id`` (at the start of every change) only the time rule can make a round due:
+        the count rule is applied by the store_reward that reaches the count.
+        """
+        policy = self.policy
+        if policy is None or (context_id is None and policy.after_seconds is None):
+            return
+        for cid, requests in group_by_context(self.instance.get_tuning_requests()).items():
+            if context_id is not None and cid != context_id:
+                continue
+            n_rewards = sum(q.reward is not None for q in requests)
+            if policy.is_due(n_rewards, self.opened.get(cid, self.now), self.now):
+                self.close_round(None, cid, policy.statistic)
+
+    def schedule(self) -> tuple[str | None, float | None]:
+        """The rounds' opening times and the next deadline of the time rule, for the tuner's row."""
+        policy = self.policy
+        if policy is None or policy.after_seconds is None:
+            return None, None
+        open_rounds = group_by_context(self.instance.get_tuning_requests())
+        opened = {cid: self.opened.get(cid, self.now) for cid in open_rounds}
+        self.opened = opened
+        deadlines = [
+            d
+            for cid, requests in open_rounds.items()
+            if (d := policy.deadline(sum(q.reward is not None for q in requests), opened[cid])) is not None
+        ]
+        return _dumps(opened), (min(deadlines) if deadlines else None)
+
+
+def _summary(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "name": row.name,
+        "algorithm": row.algorithm,
+        "algorithm_args": json.loads(row.algorithm_args),
+        "parameters": json.loads(row.parameters),
+        "aggregation": json.loads(row.aggregation) if row.aggregation else None,
+        "iteration": row.iteration,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    }
+
+
+def _round(row: Any) -> dict[str, Any]:
+    return {
+        "round": row.round,
+        "context_id": row.context_id,
+        "context": json.loads(row.context),
+        "prediction": json.loads(row.prediction),
+        "reward": row.reward,
+        "n_rewards": row.n_rewards,
+        "at": row.at,
+    }
+
+
+_SUMMARY_COLUMNS = (
+    tuners.c.id,
+    tuners.c.name,
+    tuners.c.algorithm,
+    tuners.c.algorithm_args,
+    tuners.c.parameters,
+    tuners.c.aggregation,
+    tuners.c.iteration,
+    tuners.c.created_at,
+    tuners.c.updated_at,
+)
+
+
+class Storage:
+    """Tuners, their rounds and API keys in one SQL database; see the module's concurrency contract.
+
+    Args:
+        url: ``sqlite:///FILE`` or ``postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB``.
+        pool_size: Connections kept open per process; a few more may be opened at peaks.
+        cache_size: Deserialised tuners kept per process (0 disables the cache).
+        idempotency_ttl: Seconds an idempotency record is kept (a retry must come sooner).
+        busy_timeout: Seconds a SQLite writer waits for the lock before answering "unavailable".
+        clock: Wall-clock time in seconds (tests substitute a fake clock).
+    """
+
+    def __init__(
+        self,
+        url: str | URL,
+        *,
+        pool_size: int = 16,
+        cache_size: int = 1024,
+        idempotency_ttl: float = 86400.0,
+        busy_timeout: float = 10.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.url = database_url(url)
+        self.backend = self.url.get_backend_name()
+        self.idempotency_ttl = idempotency_ttl
+        self._clock = clock
+        self._cache = _TunerCache(cache_size)
+        self._last_purge = 0.0
+        if self.backend == "sqlite":
+            self.engine = create_engine(self.url, pool_size=pool_size, max_overflow=_POOL_OVERFLOW)
+            self._install_sqlite_hooks(self.engine, busy_timeout)
+        else:
+            self.engine = create_engine(self.url, pool_size=pool_size, max_overflow=_POOL_OVERFLOW, pool_recycle=3600)
+        self._write: Engine = self.engine.execution_options(oppertune_write=True)  # type: ignore[assignment]
+        # SQLite has one writer at a time: this process's writers queue on a mutex (woken at once)
+        # rather than in SQLite's busy handler, which polls with sleeps of up to 100 ms.
+        self._writers: AbstractContextManager[Any] = threading.Lock() if self.backend == "sqlite" else nullcontext()
+        self._prepare_statements()
+
+    # ------------------------------------------------------------------ engine and schema
+    @staticmethod
+    def _install_sqlite_hooks(engine: Engine, busy_timeout: float) -> None:
+        @event.listens_for(engine, "connect")
+        def _connect(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None  # transactions are begun below, not by pysqlite
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Connection) -> None:
+            # A writer takes the database's write lock up front, so concurrent writers queue
+            # (busy_timeout) instead of failing when a read transaction tries to upgrade.
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("oppertune_write") else "BEGIN")
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        """A write transaction: ``BEGIN IMMEDIATE`` on SQLite; on PostgreSQL, rows are locked by the caller."""
+        with _database_errors(), self._writers, self._write.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def _pipelined(self, conn: Connection) -> Iterator[None]:
+        """On PostgreSQL, batch the transaction's statements (psycopg's pipeline mode): BEGIN travels with
+        the first query, and the writes with COMMIT, so a change costs two exchanges with the server."""
+        if self.backend != "postgresql":
+            yield
+            return
+        raw = conn.connection.driver_connection
+        with raw.pipeline():  # type: ignore[union-attr]
+            yield
+            raw.commit()  # type: ignore[union-attr]  # SQLAlchemy's commit then finds nothing left to do
+
+    def migrate(self) -> int:
+        """Create the schema, or bring it to `SCHEMA_VERSION`; safe when several servers start at once."""
+        with self._transaction() as conn:
+            if self.backend == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK})
+            schema_version.create(conn, checkfirst=True)
+            current = conn.execute(select(schema_version.c.version)).scalar()
+            if current is None:
+                conn.execute(insert(schema_version).values(version=0))
+                current = 0
+            if current > SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"The database's schema is version {current}, newer than this release's ({SCHEMA_VERSION}): "
+                    "upgrade oppertune."
+                )
+            for version, step in _MIGRATIONS:
+                if version > current:
+                    log.info("migrating the database schema to version %d", version)
+                    step(conn)
+                    conn.execute(update(schema_version).values(version=version))
+            return SCHEMA_VERSION
+
+    def schema_version(self) -> int | None:
+        """The database's schema version (None before the first `migrate`)."""
+        with _database_errors(), self.engine.connect() as conn:
+            if not self.engine.dialect.has_table(conn, schema_version.name):
+                return None
+            return conn.execute(select(schema_version.c.version)).scalar()
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self.engine.dispose()
+
+    def ping(self) -> None:
+        """Raise `ServiceUnavailableError` unless the database answers."""
+        with _database_errors(), self.engine.connect() as conn:
+            conn.execute(self._ping)
+
+    def _prepare_statements(self) -> None:
+        # The hot transaction runs on the DBAPI cursor of SQLAlchemy's connection (same transaction,
+        # without SQLAlchemy's compile and result layers): written once here for both dialects.
+        t, i, r = tuners.name, idempotency.name, rounds.name
+        lock = " FOR UPDATE OF t" if self.backend == "postgresql" else ""
+        statements = {
+            "lock": f"SELECT t.seq, t.version, t.aggregation, t.rounds_opened, "
+            f"CASE WHEN t.version = :cached_version THEN NULL ELSE t.state END, i.request_hash, i.body "
+            f"FROM {t} t LEFT OUTER JOIN {i} i ON i.scope = t.id AND i.key = :idempotency_key "
+            f"WHERE t.id = :tuner_id AND t.project = :project{lock}",
+            "state": f"SELECT state FROM {t} WHERE seq = :seq",
+            "save": f"UPDATE {t} SET state = :state, version = :version, iteration = :iteration, "
+            f"rounds_opened = :rounds_opened, due_at = :due_at, updated_at = :updated_at WHERE seq = :seq",
+            "round": f"INSERT INTO {r} (tuner_seq, round, context_id, context, prediction, reward, n_rewards, at) "
+            f"VALUES (:tuner_seq, :round, :context_id, :context, :prediction, :reward, :n_rewards, :at)",
+            "record": f"INSERT INTO {i} (scope, key, request_hash, body, created_at) "
+            f"VALUES (:scope, :key, :request_hash, :body, :created_at)",
+        }
+        if self.backend == "postgresql":
+            statements = {k: re.sub(r":(\w+)", r"%(\1)s", v) for k, v in statements.items()}
+        self._sql = statements
+        self._ping = select(1)
+
+    # ------------------------------------------------------------------ API keys
+    def create_api_key(self, project: str, label: str | None = None) -> str:
+        """Create a key for ``project`` and return it; only its SHA-256 is stored."""
+        if not isinstance(project, str) or not PROJECT_PATTERN.fullmatch(project):
+            raise ValueError(
+                "A project name is 1 to 100 letters, digits, '.', '_' or '-', starting with a letter or digit. "
+                f"Got {project!r} instead."
+            )
+        key = "otk_" + secrets.token_urlsafe(32)
+        with self._transaction() as conn:
+            conn.execute(
+                insert(api_keys).values(key_hash=hash_key(key), project=project, label=label, created_at=self._clock())
+            )
+        return key
+
+    def project_of_key(self, key: str) -> str | None:
+        """The project of an API key, or None if the key is unknown."""
+        digest = hash_key(key)
+        with _database_errors(), self.engine.connect() as conn:
+            row = conn.execute(
+                select(api_keys.c.key_hash, api_keys.c.project).where(api_keys.c.key_hash == digest)
+            ).first()
+        if row is None or not hmac.compare_digest(row.key_hash, digest):
+            return None
+        return row.project
+
+    def has_api_keys(self) -> bool:
+        """Whether the database holds at least one API key."""
+        with _database_errors(), self.engine.connect() as conn:
+            return conn.execute(select(api_keys.c.key_hash).limit(1)).first() is not None
+
+    # ------------------------------------------------------------------ tuners
+    def create_tuner(
+        self,
+        project: str,
+        name: str,
+        parameters: list[Any],
+        algorithm: str,
+        algorithm_args: Mapping[str, Any],
+        aggregation: Policy | None = None,
+        idempotency_key: Idempotency | None = None,
+    ) -> dict[str, Any]:
+        """Build a tuner with the library (its errors become `InvalidInputError`) and store it; returns its summary."""
+        with _user_errors():
+            instance = create_tuning_instance(parameters, algorithm, algorithm_args)
+            state = instance.dumps()
+        now = self._clock()
+        summary = {
+            "id": uuid.uuid4().hex,
+            "name": name,
+            "algorithm": algorithm,
+            "algorithm_args": dict(algorithm_args),
+            "parameters": [to_dict(p) for p in instance.parameters],
+            "aggregation": aggregation.to_dict() if aggregation else None,
+            "iteration": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+        scope = f"project:{project}"
+        try:
+            with self._transaction() as conn:
+                if idempotency_key is not None:
+                    replay = self._recorded(conn, scope, idempotency_key)
+                    if replay is not None:
+                        return replay
+                conn.execute(
+                    insert(tuners).values(
+                        id=summary["id"],
+                        project=project,
+                        name=name,
+                        algorithm=algorithm,
+                        algorithm_args=_dumps(summary["algorithm_args"]),
+                        parameters=_dumps(summary["parameters"]),
+                        aggregation=_dumps(summary["aggregation"]) if aggregation else None,
+                        state=state,
+                        version=1,
+                        iteration=0,
+                        rounds_opened=_dumps({}) if aggregation else None,
+                        due_at=None,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+                if idempotency_key is not None:
+                    self._record(conn, scope, idempotency_key, summary, now)
+        except IntegrityError:
+            if idempotency_key is None:
+                raise
+            with _database_errors(), self.engine.connect() as conn:  # a concurrent twin won the race
+                replay = self._recorded(conn, scope, idempotency_key)
+            if replay is None:
+                raise
+            return replay
+        self._cache.put(summary["id"], 1, instance)
+        return summary
+
+    def get_tuner(self, project: str, tuner_id: str) -> dict[str, Any]:
+        """The tuner's summary; `TunerNotFoundError` if it is not in ``project``."""
+        with _database_errors(), self.engine.connect() as conn:
+            row = conn.execute(
+                select(*_SUMMARY_COLUMNS).where(tuners.c.id == tuner_id, tuners.c.project == project)
+            ).first()
+        if row is None:
+            raise TunerNotFoundError()
+        return _summary(row)
+
+    def list_tuners(self, project: str, limit: int = 100, cursor: str | None = None) -> tuple[list[dict], str | None]:
+        """A page of the project's tuners, oldest first, and the cursor of the next page (None at the end)."""
+        after = 0
+        if cursor is not None:
+            if not (cursor.isascii() and cursor.isdigit() and len(cursor) <= 18):
+                raise InvalidInputError(f"Invalid cursor {cursor!r}: pass the 'next_cursor' of a previous page.")
+            after = int(cursor)
+        with _database_errors(), self.engine.connect() as conn:
+            rows = conn.execute(
+                select(tuners.c.seq, *_SUMMARY_COLUMNS)
+                .where(tuners.c.project == project, tuners.c.seq > after)
+                .order_by(tuners.c.seq)
+                .limit(limit + 1)
+            ).all()
+        next_cursor = str(rows[limit - 1].seq) if len(rows) > limit else None
+        return [_summary(r) for r in rows[:limit]], next_cursor
+
+    def delete_tuner(self, project: str, tuner_id: str) -> None:
+        """Delete the tuner, its history and its idempotency records in one transaction."""
+        with self._transaction() as conn:
+            seq = conn.execute(
+                select(tuners.c.seq)
+                .where(tuners.c.id == tuner_id, tuners.c.project == project)
+                .with_for_update(of=tuners)
+            ).scalar()
+            if seq is None:
+                raise TunerNotFoundError()
+            conn.execute(delete(rounds).where(rounds.c.tuner_seq == seq))
+            conn.execute(delete(idempotency).where(idempotency.c.scope == tuner_id))
+            conn.execute(delete(tuners).where(tuners.c.seq == seq))
+        self._cache.discard(tuner_id)
+
+    # ------------------------------------------------------------------ the tuning loop
+    def predict(
+        self,
+        project: str,
+        tuner_id: str,
+        context: Mapping[str, Any] | None = None,
+        context_id: str | None = None,
+        idempotency_key: Idempotency | None = None,
+    ) -> dict[str, Any]:
+        """``predict`` on the stored tuner: ``{"prediction": {...}, "request_id": "..."}``."""
+
+        def act(change: _Change) -> dict[str, Any]:
+            with _user_errors():
+                ctx = None if context is None and context_id is None else Context(context, id=context_id)
+                response = change.instance.predict(ctx)
+            change.changed = True
+            return {"prediction": response.prediction, "request_id": response.request_id}
+
+        return self._change(project, tuner_id, idempotency_key, act)
+
+    def store_reward(
+        self,
+        project: str,
+        tuner_id: str,
+        request_id: str,
+        reward: float,
+        reward_data: Mapping[str, Any] | None = None,
+        idempotency_key: Idempotency | None = None,
+    ) -> None:
+        """``store_reward``; with an aggregation policy this may close the request's round."""
+
+        def act(change: _Change) -> None:
+            with _user_errors():
+                change.instance.store_reward(request_id, reward, reward_data)
+            change.changed = True
+            if change.policy is not None:
+                for q in change.instance.get_tuning_requests():
+                    if q.id == request_id:
+                        change.apply_policy(q.context.id)
+                        break
+
+        self._change(project, tuner_id, idempotency_key, act)
+
+    def set_reward(
+        self,
+        project: str,
+        tuner_id: str,
+        reward: float | None = None,
+        context_id: str | None = None,
+        idempotency_key: Idempotency | None = None,
+    ) -> dict[str, Any]:
+        """``set_reward``: close the context's round and learn; returns ``{"iteration": n}``."""
+
+        def act(change: _Change) -> dict[str, Any]:
+            change.close_round(reward, context_id)
+            return {"iteration": change.instance.iteration}
+
+        return self._change(project, tuner_id, idempotency_key, act)
+
+    def touch(self, project: str, tuner_id: str) -> None:
+        """Close the rounds the tuner's policy says are due, if any."""
+        self._change(project, tuner_id, None, lambda change: None)
+
+    def _change(self, project: str, tuner_id: str, key: Idempotency | None, act: Callable[[_Change], Any]) -> Any:
+        now = self._clock()
+        cache = self._cache
+        sql = self._sql
+        taken = False
+        with self._transaction() as conn, self._pipelined(conn):
+            cursor = conn.connection.cursor()
+            cursor.execute(
+                sql["lock"],
+                {
+                    "cached_version": cache.version(tuner_id),
+                    "idempotency_key": "" if key is None else key.key,
+                    "tuner_id": tuner_id,
+                    "project": project,
+                },
+            )
+            row = cursor.fetchone()
+            if row is None:
+                raise TunerNotFoundError()
+            seq, version, aggregation, rounds_opened, state, request_hash, recorded = row
+            if request_hash is not None and key is not None:
+                if not hmac.compare_digest(request_hash, key.request_hash):
+                    raise IdempotencyConflictError("This Idempotency-Key was already used for a different request.")
+                return json.loads(recorded)
+            instance = None if state is not None else cache.take(tuner_id, version)
+            if instance is None:
+                if state is None:  # the cached version matched but another thread owns the cached object
+                    cursor.execute(sql["state"], {"seq": seq})
+                    state = cursor.fetchone()[0]
+                instance = TuningInstance.loads(state)
+            taken = True
+            opened = json.loads(rounds_opened) if rounds_opened else {}
+            policy = Policy.from_dict(json.loads(aggregation)) if aggregation else None
+            change = _Change(instance, policy, opened, now)
+            change.apply_policy()
+            result = act(change)
+            if change.changed:
+                version += 1
+                rounds_opened, due_at = change.schedule()
+                cursor.execute(
+                    sql["save"],
+                    {
+                        "seq": seq,
+                        "state": instance.dumps(),
+                        "version": version,
+                        "iteration": instance.iteration,
+                        "rounds_opened": rounds_opened,
+                        "due_at": due_at,
+                        "updated_at": now,
+                    },
+                )
+                if change.closed:
+                    cursor.executemany(sql["round"], [{"tuner_seq": seq, **r} for r in change.closed])
+                if key is not None:
+                    cursor.execute(
+                        sql["record"],
+                        {
+                            "scope": tuner_id,
+                            "key": key.key,
+                            "request_hash": key.request_hash,
+                            "body": _dumps(result),
+                            "created_at": now,
+                        },
+                    )
+            cursor.close()
+        # Committed (an exception above leaves the taken tuner out of the cache: it may be half-changed).
+        if taken:
+            cache.put(tuner_id, version, instance)
+        return result
+
+    def _recorded(self, conn: Connection, scope: str, key: Idempotency) -> Any | None:
+        row = conn.execute(
+            select(idempotency.c.request_hash, idempotency.c.body).where(
+                idempotency.c.scope == scope, idempotency.c.key == key.key
+            )
+        ).first()
+        if row is None:
+            return None
+        if not hmac.compare_digest(row.request_hash, key.request_hash):
+            raise IdempotencyConflictError("This Idempotency-Key was already used for a different request.")
+        return json.loads(row.body)
+
+    def _record(self, conn: Connection, scope: str, key: Idempotency, result: Any, now: float) -> None:
+        conn.execute(
+            insert(idempotency),
+            {
+                "scope": scope,
+                "key": key.key,
+                "request_hash": key.request_hash,
+                "body": _dumps(result),
+                "created_at": now,
+            },
+        )
+
+    # ------------------------------------------------------------------ reads
+    def _instance(self, project: str, tuner_id: str) -> TuningInstance:
+        with _database_errors(), self.engine.connect() as conn:
+            state = conn.execute(
+                select(tuners.c.state).where(tuners.c.id == tuner_id, tuners.c.project == project)
+            ).scalar()
+        if state is None:
+            raise TunerNotFoundError()
+        return TuningInstance.loads(state)
+
+    def read_state(self, project: str, tuner_id: str) -> tuple[int, str]:
+        """The tuner's version and JSON state, as committed."""
+        with _database_errors(), self.engine.connect() as conn:
+            row = conn.execute(
+                select(tuners.c.version, tuners.c.state).where(tuners.c.id == tuner_id, tuners.c.project == project)
+            ).first()
+        if row is None:
+            raise TunerNotFoundError()
+        return row.version, row.state
+
+    def tuning_requests(self, project: str, tuner_id: str, context_id: str | None = None) -> list[TuningRequest]:
+        """``get_tuning_requests``: the requests of the open rounds (of one context when given)."""
+        instance = self._instance(project, tuner_id)
+        with _user_errors():
+            return instance.get_tuning_requests(context_id)
+
+    def current_prediction(self, project: str, tuner_id: str, context_id: str | None = None) -> dict | None:
+        """``get_current_prediction``: the configuration of the context's open round, or None."""
+        instance = self._instance(project, tuner_id)
+        with _user_errors():
+            return instance.get_current_prediction(context_id)
+
+    def history(
+        self, project: str, tuner_id: str, after: int = 0, limit: int = 100
+    ) -> tuple[list[dict[str, Any]], int | None]:
+        """Closed rounds with ``round > after`` in order, and the ``after`` of the next page (None at the end)."""
+        with _database_errors(), self.engine.connect() as conn:
+            seq = self._seq(conn, project, tuner_id)
+            rows = conn.execute(
+                select(rounds)
+                .where(rounds.c.tuner_seq == seq, rounds.c.round > after)
+                .order_by(rounds.c.round)
+                .limit(limit + 1)
+            ).all()
+        next_cursor = rows[limit - 1].round if len(rows) > limit else None
+        return [_round(r) for r in rows[:limit]], next_cursor
+
+    def best(self, project: str, tuner_id: str, context_id: str = "") -> dict[str, Any]:
+        """The round of the context with the highest reward: ``{prediction, reward, round, rounds}``."""
+        with _database_errors(), self.engine.connect() as conn:
+            seq = self._seq(conn, project, tuner_id)
+            in_context = and_(rounds.c.tuner_seq == seq, rounds.c.context_id == context_id)
+            count = conn.execute(select(func.count()).select_from(rounds).where(in_context)).scalar()
+            row = conn.execute(
+                select(rounds.c.round, rounds.c.prediction, rounds.c.reward)
+                .where(in_context, rounds.c.reward.is_not(None))
+                .order_by(rounds.c.reward.desc(), rounds.c.round)
+                .limit(1)
+            ).first()
+        if row is None:
+            return {"prediction": None, "reward": None, "round": None, "rounds": count}
+        return {"prediction": json.loads(row.prediction), "reward": row.reward, "round": row.round, "rounds": count}
+
+    @staticmethod
+    def _seq(conn: Connection, project: str, tuner_id: str) -> int:
+        seq = conn.execute(select(tuners.c.seq).where(tuners.c.id == tuner_id, tuners.c.project == project)).scalar()
+        if seq is None:
+            raise TunerNotFoundError()
+        return seq
+
+    # ------------------------------------------------------------------ housekeeping
+    def sweep(self, limit: int = 100) -> int:
+        """Close rounds whose time rule is due and purge old idempotency records; returns tuners touched."""
+        now = self._clock()
+        with _database_errors(), self.engine.connect() as conn:
+            due = conn.execute(
+                select(tuners.c.id, tuners.c.project)
+                .where(tuners.c.due_at <= now)
+                .order_by(tuners.c.due_at)
+                .limit(limit)
+            ).all()
+        for tuner_id, project in due:
+            with suppress(TunerNotFoundError):  # deleted meanwhile
+                self.touch(project, tuner_id)
+        if now - self._last_purge >= min(60.0, self.idempotency_ttl):
+            self._last_purge = now
+            with self._transaction() as conn:
+                conn.execute(delete(idempotency).where(idempotency.c.created_at < now - self.idempotency_ttl))
+        return len(due)
