@@ -175,7 +175,7 @@ def test_bad_input_is_a_4xx_naming_the_problem_and_changes_nothing(client: TestC
         ({"algorithm_args": {"eta": float("nan")}}, "finite"),
         ({"aggregation": {"statistic": "mean"}}, "after_rewards"),
         ({"aggregation": {"after_rewards": 0}}, "greater than or equal to 1"),
-        ({"safety": {"max_step": 1}}, "Extra inputs"),
+        ({"safety": {"max_step": 1}}, "'max_step' argument of Guarded must be a dict"),
         ({"name": ""}, "at least 1 character"),
     ],
 )

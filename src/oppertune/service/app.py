@@ -34,11 +34,13 @@ from oppertune.service.schemas import (
     BestPublic,
     CurrentPredictionPublic,
     ErrorPublic,
+    EventsPublic,
     HealthPublic,
     HistoryPublic,
     IterationPublic,
     PredictCreate,
     PredictionPublic,
+    RailsPublic,
     RewardCreate,
     SetRewardCreate,
     TunerCreate,
@@ -57,7 +59,7 @@ _DESCRIPTIONS = {
     400: "Malformed JSON body.",
     401: "Missing or invalid API key.",
     404: "Tuner not found (or not in the key's project), or unknown request id.",
-    409: "The round is closed, or the context has no open round.",
+    409: "The round is closed, the context has no open round, or the tuner has no safety rails.",
     413: "Request body too large.",
     422: "Invalid input: wrong types, bounds, parameter spec, algorithm, arguments or reward.",
     503: "The database is unavailable or busy; nothing was changed. Retry (with the same Idempotency-Key).",
@@ -125,7 +127,9 @@ def create_tuner(
     """Create a tuner from a parameter spec, an algorithm and its arguments."""
     policy = Policy(**body.aggregation.model_dump()) if body.aggregation is not None else None
     key = Idempotency.of(idempotency_key, "create", body.model_dump(mode="json"))
-    return storage.create_tuner(project, body.name, body.parameters, body.algorithm, body.algorithm_args, policy, key)
+    return storage.create_tuner(
+        project, body.name, body.parameters, body.algorithm, body.algorithm_args, policy, key, body.safety
+    )
 
 
 @router.get("/tuners", response_model=TunersPublic, responses=_errors(401, 422, 503), tags=["tuners"])
@@ -229,6 +233,7 @@ def tuning_requests(
                 "prediction": q.prediction,
                 "reward": q.reward,
                 "reward_data": q.reward_data,
+                "metadata": q.metadata,
             }
             for q in requests
         ]
@@ -272,6 +277,37 @@ def best(
 ) -> dict[str, Any]:
     """The highest-reward configuration seen in a context, its reward, and the context's number of rounds."""
     return storage.best(project, tuner_id, context_id)
+
+
+_STEER_DOCS = {
+    "freeze": "Stop exploring: every context is served its incumbent (best-known) configuration until resume.",
+    "resume": "Explore again after a freeze or rollback, from a halved exploration.",
+    "rollback": "Serve the incumbent from the next round on, for the rails' cooldown; returns it.",
+}
+
+
+def _steer_route(action: str) -> None:
+    def steer(tuner_id: TunerId, project: ProjectDep, storage: StorageDep) -> dict[str, Any]:
+        return storage.steer(project, tuner_id, action)
+
+    steer.__doc__ = _STEER_DOCS[action]
+    steer.__name__ = action
+    router.post(
+        f"/tuners/{{tuner_id}}/{action}", response_model=RailsPublic, responses=_errors(401, 404, 409, 422, 503),
+        tags=["safety"],
+    )(steer)  # fmt: skip
+
+
+for _action in _STEER_DOCS:
+    _steer_route(_action)
+
+
+@router.get(
+    "/tuners/{tuner_id}/events", response_model=EventsPublic, responses=_errors(*_TUNER_ERRORS), tags=["safety"]
+)
+def events(tuner_id: TunerId, project: ProjectDep, storage: StorageDep, context_id: ContextIdQuery = None) -> dict:
+    """The safety rails' decisions (of one context and the tuner-wide ones when given); empty without rails."""
+    return {"items": storage.events(project, tuner_id, context_id)}
 
 
 # ---------------------------------------------------------------------- errors and limits

@@ -114,6 +114,7 @@ class RemoteTuner:
         algorithm: str = "hybrid_solver",
         algorithm_args: Mapping[str, Any] | None = None,
         aggregation: Mapping[str, Any] | None = None,
+        safety: Mapping[str, Any] | None = None,
         **options: Any,
     ) -> RemoteTuner:
         """Create a tuner on the server and return a handle to it.
@@ -126,6 +127,7 @@ class RemoteTuner:
             algorithm: A registered algorithm name.
             algorithm_args: The algorithm's constructor arguments.
             aggregation: A server-side policy, e.g. ``{"after_rewards": 8, "statistic": "median"}``.
+            safety: Safety rails' settings (those of `oppertune.safety.Guarded`).
             **options: ``timeout``, ``retries``, ``backoff``, ``max_backoff``, ``http_client``.
         """
         body = {
@@ -134,6 +136,7 @@ class RemoteTuner:
             "algorithm": algorithm,
             "algorithm_args": dict(algorithm_args or {}),
             "aggregation": dict(aggregation) if aggregation is not None else None,
+            "safety": dict(safety) if safety is not None else None,
         }
         handle = cls(url, "", api_key, **options)
         summary = handle._call("POST", f"{handle.url}/v1/tuners", body, change=True).json()
@@ -228,6 +231,23 @@ class RemoteTuner:
     def best(self, context_id: str | Context = "") -> dict[str, Any]:
         """The best configuration seen in a context: ``{prediction, reward, round, rounds}``."""
         return self._call("GET", f"{self._path}/best", params={"context_id": context_id_of(context_id)}).json()
+
+    def freeze(self) -> dict[str, Any]:
+        """Safety rails: serve the incumbent until `resume`; returns ``{status, exploration_scale, configuration}``."""
+        return self._call("POST", f"{self._path}/freeze").json()
+
+    def resume(self) -> dict[str, Any]:
+        """Safety rails: explore again after a freeze or rollback."""
+        return self._call("POST", f"{self._path}/resume").json()
+
+    def rollback(self) -> dict[str, Any]:
+        """Safety rails: serve the incumbent for the cooldown; the answer's ``configuration`` is it."""
+        return self._call("POST", f"{self._path}/rollback").json()
+
+    def events(self, context_id: str | Context | None = None) -> list[dict[str, Any]]:
+        """Safety rails: their recorded decisions, oldest first."""
+        params = {} if context_id is None else {"context_id": context_id_of(context_id)}
+        return self._call("GET", f"{self._path}/events", params=params).json()["items"]
 
     def delete(self) -> None:
         """Delete the tuner and its history on the server."""

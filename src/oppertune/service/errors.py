@@ -77,6 +77,13 @@ class NoOpenRoundError(ServiceError):
     code = "no_pending_prediction"
 
 
+class NoRailsError(ServiceError):
+    """An operator action on the safety rails of a tuner that has none."""
+
+    status_code = 409
+    code = "no_safety_rails"
+
+
 class InvalidInputError(ServiceError, ValueError):
     """Input the library or the service refuses (the library's message is the detail)."""
 
@@ -112,6 +119,7 @@ _BY_CODE = {
         RequestNotFoundError,
         RoundAlreadyClosedError,
         NoOpenRoundError,
+        NoRailsError,
         InvalidInputError,
         InvalidTypeError,
         IdempotencyConflictError,

@@ -161,6 +161,10 @@ class TunerCreate(BaseModel):
     algorithm: Annotated[str, WithJsonSchema({"type": "string", "enum": list(ALGORITHMS)})] = DEFAULT_ALGORITHM
     algorithm_args: JsonObject = Field(default_factory=dict)
     aggregation: AggregationPolicy | None = None
+    safety: JsonObject | None = Field(
+        default=None,
+        description="Safety rails (the settings of oppertune.safety.Guarded): baseline, margin, limits, ...",
+    )
 
 
 class TunerPublic(BaseModel):
@@ -172,6 +176,10 @@ class TunerPublic(BaseModel):
     algorithm_args: dict[str, Any]
     parameters: list[dict[str, Any]]
     aggregation: AggregationPolicy | None
+    safety: dict[str, Any] | None = Field(default=None, description="The safety rails' settings (null: none).")
+    status: Literal["exploring", "frozen", "rolled_back"] = Field(
+        default="exploring", description="What the safety rails are doing (always exploring without rails)."
+    )
     iteration: int = Field(description="Completed rounds.")
     created_at: datetime
     updated_at: datetime
@@ -238,6 +246,7 @@ class TuningRequestPublic(BaseModel):
     prediction: dict[str, Any]
     reward: float | None
     reward_data: dict[str, Any] | None
+    metadata: dict[str, Any] | None = Field(default=None, description="The safety rails' decision for the round.")
 
 
 class TuningRequestsPublic(BaseModel):
@@ -262,6 +271,9 @@ class RoundPublic(BaseModel):
     reward: float | None
     n_rewards: int = Field(description="Rewards stored for the round with store_reward.")
     at: datetime
+    metadata: dict[str, Any] | None = Field(
+        default=None, description="The safety rails' decision: who served the round, what was clamped, the scale."
+    )
 
 
 class HistoryPublic(BaseModel):
@@ -278,6 +290,32 @@ class BestPublic(BaseModel):
     reward: float | None
     round: int | None
     rounds: int
+
+
+class RailsPublic(BaseModel):
+    """The safety rails after an operator action."""
+
+    status: Literal["exploring", "frozen", "rolled_back"]
+    exploration_scale: float = Field(description="Exploration relative to the learner's own (1 = full).")
+    configuration: dict[str, Any] = Field(
+        description="The incumbent (best-known) configuration served when not exploring."
+    )
+
+
+class EventPublic(BaseModel):
+    """A decision of the safety rails."""
+
+    round: int
+    context_id: str
+    kind: str = Field(description="baseline, incumbent, regression, widen, rollback, freeze, resume, drift, clamped.")
+    reason: str
+    configuration: dict[str, Any] | None = None
+
+
+class EventsPublic(BaseModel):
+    """The safety rails' recorded decisions (the last 1,000), oldest first."""
+
+    items: list[EventPublic]
 
 
 class HealthPublic(BaseModel):

@@ -60,6 +60,7 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    inspect,
     select,
     text,
     update,
@@ -68,6 +69,7 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from oppertune.algorithms import TuningInstance, create_tuning_instance
+from oppertune.algorithms.guarded import Guarded
 from oppertune.core.errors import NoPendingPredictionError, RoundClosedError, UnknownRequestError
 from oppertune.core.types import Context, TuningRequest
 from oppertune.core.values import to_dict
@@ -77,6 +79,7 @@ from oppertune.service.errors import (
     InvalidInputError,
     InvalidTypeError,
     NoOpenRoundError,
+    NoRailsError,
     RequestNotFoundError,
     RoundAlreadyClosedError,
     ServiceUnavailableError,
@@ -87,7 +90,7 @@ __all__ = ["PROJECT_PATTERN", "SCHEMA_VERSION", "Idempotency", "Storage", "datab
 
 log = logging.getLogger("oppertune.service")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """The schema this release reads and writes; `Storage.migrate` brings older databases to it."""
 
 PROJECT_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
@@ -119,6 +122,8 @@ tuners = Table(
     Column("algorithm_args", Text, nullable=False),
     Column("parameters", Text, nullable=False),
     Column("aggregation", Text, nullable=True),
+    Column("safety", Text, nullable=True),
+    Column("status", String(20), nullable=True),
     Column("state", Text, nullable=False),
     Column("version", Integer, nullable=False),
     Column("iteration", Integer, nullable=False),
@@ -142,6 +147,7 @@ rounds = Table(
     Column("reward", Float, nullable=True),
     Column("n_rewards", Integer, nullable=False),
     Column("at", Float, nullable=False),
+    Column("metadata", Text, nullable=True),
     PrimaryKeyConstraint("tuner_seq", "round"),
     Index("ix_oppertune_rounds_best", "tuner_seq", "context_id", "reward"),
 )
@@ -166,7 +172,18 @@ def _migrate_to_1(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
-_MIGRATIONS: tuple[tuple[int, Callable[[Connection], None]], ...] = ((1, _migrate_to_1),)
+def _migrate_to_2(conn: Connection) -> None:
+    # Safety rails: their settings and status per tuner, their decision per round. A database created
+    # at version 2 already has these columns (step 1 creates the tables as defined above).
+    present = {(c["name"]) for c in inspect(conn).get_columns(tuners.name)}
+    for column, kind in (("safety", "TEXT"), ("status", "VARCHAR(20)")):
+        if column not in present:
+            conn.exec_driver_sql(f"ALTER TABLE {tuners.name} ADD COLUMN {column} {kind}")
+    if "metadata" not in {c["name"] for c in inspect(conn).get_columns(rounds.name)}:
+        conn.exec_driver_sql(f"ALTER TABLE {rounds.name} ADD COLUMN metadata TEXT")
+
+
+_MIGRATIONS: tuple[tuple[int, Callable[[Connection], None]], ...] = ((1, _migrate_to_1), (2, _migrate_to_2))
 
 
 def database_url(url: str | URL) -> URL:
@@ -326,6 +343,7 @@ class _Change:
                 "reward": recorded,
                 "n_rewards": len(stored),
                 "at": self.now,
+                "metadata": None if first.metadata is None else _dumps(first.metadata),
             }
         )
 
@@ -361,6 +379,10 @@ class _Change:
         return _dumps(opened), (min(deadlines) if deadlines else None)
 
 
+def _status(instance: TuningInstance) -> str:
+    return instance.status if isinstance(instance, Guarded) else "exploring"
+
+
 def _summary(row: Any) -> dict[str, Any]:
     return {
         "id": row.id,
@@ -369,6 +391,8 @@ def _summary(row: Any) -> dict[str, Any]:
         "algorithm_args": json.loads(row.algorithm_args),
         "parameters": json.loads(row.parameters),
         "aggregation": json.loads(row.aggregation) if row.aggregation else None,
+        "safety": json.loads(row.safety) if row.safety else None,
+        "status": row.status or "exploring",
         "iteration": row.iteration,
         "created_at": row.created_at,
         "updated_at": row.updated_at,
@@ -384,6 +408,7 @@ def _round(row: Any) -> dict[str, Any]:
         "reward": row.reward,
         "n_rewards": row.n_rewards,
         "at": row.at,
+        "metadata": json.loads(row.metadata) if row.metadata else None,
     }
 
 
@@ -394,6 +419,8 @@ _SUMMARY_COLUMNS = (
     tuners.c.algorithm_args,
     tuners.c.parameters,
     tuners.c.aggregation,
+    tuners.c.safety,
+    tuners.c.status,
     tuners.c.iteration,
     tuners.c.created_at,
     tuners.c.updated_at,
@@ -525,9 +552,11 @@ class Storage:
             f"WHERE t.id = :tuner_id AND t.project = :project{lock}",
             "state": f"SELECT state FROM {t} WHERE seq = :seq",
             "save": f"UPDATE {t} SET state = :state, version = :version, iteration = :iteration, "
-            f"rounds_opened = :rounds_opened, due_at = :due_at, updated_at = :updated_at WHERE seq = :seq",
-            "round": f"INSERT INTO {r} (tuner_seq, round, context_id, context, prediction, reward, n_rewards, at) "
-            f"VALUES (:tuner_seq, :round, :context_id, :context, :prediction, :reward, :n_rewards, :at)",
+            f"rounds_opened = :rounds_opened, due_at = :due_at, updated_at = :updated_at, status = :status "
+            f"WHERE seq = :seq",
+            "round": f"INSERT INTO {r} (tuner_seq, round, context_id, context, prediction, reward, n_rewards, at, "
+            f"metadata) VALUES (:tuner_seq, :round, :context_id, :context, :prediction, :reward, :n_rewards, :at, "
+            f":metadata)",
             "record": f"INSERT INTO {i} (scope, key, request_hash, body, created_at) "
             f"VALUES (:scope, :key, :request_hash, :body, :created_at)",
         }
@@ -577,10 +606,11 @@ class Storage:
         algorithm_args: Mapping[str, Any],
         aggregation: Policy | None = None,
         idempotency_key: Idempotency | None = None,
+        safety: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Build a tuner with the library (its errors become `InvalidInputError`) and store it; returns its summary."""
         with _user_errors():
-            instance = create_tuning_instance(parameters, algorithm, algorithm_args)
+            instance = create_tuning_instance(parameters, algorithm, algorithm_args, safety=safety)
             state = instance.dumps()
         now = self._clock()
         summary = {
@@ -590,6 +620,8 @@ class Storage:
             "algorithm_args": dict(algorithm_args),
             "parameters": [to_dict(p) for p in instance.parameters],
             "aggregation": aggregation.to_dict() if aggregation else None,
+            "safety": dict(safety) if safety is not None else None,
+            "status": _status(instance),
             "iteration": 0,
             "created_at": now,
             "updated_at": now,
@@ -610,6 +642,8 @@ class Storage:
                         algorithm_args=_dumps(summary["algorithm_args"]),
                         parameters=_dumps(summary["parameters"]),
                         aggregation=_dumps(summary["aggregation"]) if aggregation else None,
+                        safety=_dumps(summary["safety"]) if safety is not None else None,
+                        status=summary["status"],
                         state=state,
                         version=1,
                         iteration=0,
@@ -733,6 +767,32 @@ class Storage:
 
         return self._change(project, tuner_id, idempotency_key, act)
 
+    def steer(self, project: str, tuner_id: str, action: str) -> dict[str, Any]:
+        """An operator action on the safety rails: ``freeze``, ``resume`` or ``rollback``."""
+
+        def act(change: _Change) -> dict[str, Any]:
+            rails = change.instance
+            if not isinstance(rails, Guarded):
+                raise NoRailsError("This tuner has no safety rails: create it with 'safety' settings to steer it.")
+            configuration = rails.rollback() if action == "rollback" else rails.best_configuration()
+            if action == "freeze":
+                rails.freeze()
+            elif action == "resume":
+                rails.resume()
+            change.changed = True
+            return {
+                "status": rails.status,
+                "exploration_scale": rails.exploration_scale,
+                "configuration": configuration,
+            }
+
+        return self._change(project, tuner_id, None, act)
+
+    def events(self, project: str, tuner_id: str, context_id: str | None = None) -> list[dict[str, Any]]:
+        """The safety rails' recorded decisions (empty for a tuner without rails)."""
+        instance = self._instance(project, tuner_id)
+        return instance.events(context_id) if isinstance(instance, Guarded) else []
+
     def touch(self, project: str, tuner_id: str) -> None:
         """Close the rounds the tuner's policy says are due, if any."""
         self._change(project, tuner_id, None, lambda change: None)
@@ -786,6 +846,7 @@ class Storage:
                         "rounds_opened": rounds_opened,
                         "due_at": due_at,
                         "updated_at": now,
+                        "status": _status(instance),
                     },
                 )
                 if change.closed:
