@@ -275,6 +275,41 @@ def keys_create(
     typer.echo(key)
 
 
+# ---------------------------------------------------------------------- benchmarks (oppertune.bench)
+bench_app = typer.Typer(help="Benchmarks of tuning quality.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("quality")
+def bench_quality(
+    quick: Annotated[bool, typer.Option("--quick", help="About a minute: quick problems, runners, 3 seeds.")] = False,
+    problems: Annotated[str | None, typer.Option(help="Comma-separated problem names (see --list).")] = None,
+    runners: Annotated[str | None, typer.Option(help="Comma-separated runner names (see --list).")] = None,
+    seeds: Annotated[
+        int | None, typer.Option(min=1, help="Seeds per problem and runner (default 5; 3 with --quick).")
+    ] = None,
+    rounds: Annotated[int | None, typer.Option(min=1, help="Rounds per run (default 200).")] = None,
+    out: Annotated[Path, typer.Option(help="Results folder (CSV files and PNG).")] = Path("results/quality"),
+    jobs: Annotated[int, typer.Option(min=1, help="Worker processes (1 runs in this process).")] = 2,
+    list_: Annotated[bool, typer.Option("--list", help="List the problems and runners, and exit.")] = False,
+) -> None:
+    """Regret of our tuners and their peers on benchmark problems with known optima."""
+    from oppertune.bench.quality import list_contents, make_console, run_quality
+
+    console = make_console()
+    if list_:
+        list_contents(console)
+        return
+
+    def names(text: str | None) -> list[str] | None:
+        return [n.strip() for n in text.split(",") if n.strip()] if text else None
+
+    try:
+        run_quality(names(problems), names(runners), seeds, rounds, quick, out, jobs, console)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+
+
 def main() -> None:
     """Entry point of the ``oppertune`` script."""
     app()
