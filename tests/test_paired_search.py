@@ -123,3 +123,36 @@ def test_hybrid_with_any_learner_argument_uses_the_prototype_learners() -> None:
         assert a == b
         tuner.set_reward(score(a))
         seeded.set_reward(score(b))
+
+
+def test_default_mode_keeps_a_learner_per_context() -> None:
+    from oppertune.core.types import Context
+
+    tuner = HybridSolver(PARAMS, random_seed=5)
+    optimum = {"fast": "z", "slow": "y"}
+    for _ in range(150):
+        for job in ("fast", "slow"):
+            context = Context({"job": job})
+            prediction, _ = tuner.predict(context)
+            reward = 1.0 if prediction["mode"] == optimum[job] else 0.0
+            tuner.set_reward(reward - (prediction["a"] - 0.5) ** 2, context_id=context.id)
+    restored = type(tuner).loads(tuner.dumps())
+    for job in ("fast", "slow"):
+        context = Context({"job": job})
+        assert restored.predict(context).prediction == tuner.predict(context).prediction
+    learners = tuner._per_context
+    assert {learners[Context({"job": j}).id].center["mode"] for j in optimum} == {"z", "y"}
+
+
+def test_default_mode_caps_the_number_of_contexts(monkeypatch: pytest.MonkeyPatch) -> None:
+    import oppertune.algorithms.hybrid_solver as hybrid
+    from oppertune.core.types import Context
+
+    monkeypatch.setattr(hybrid, "MAX_CONTEXTS", 2)
+    tuner = HybridSolver(PARAMS)
+    for i in range(2):
+        tuner.predict(Context({"i": i}))
+    before = tuner.dumps()
+    with pytest.raises(ValueError, match=r"at most 2 distinct contexts.*autoscope"):
+        tuner.predict(Context({"i": 99}))
+    assert tuner.dumps() == before

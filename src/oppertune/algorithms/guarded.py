@@ -107,8 +107,9 @@ class Guarded(TuningInstance):
         cooldown: Rounds the incumbent is served after a rollback before exploring resumes.
         limits: Hard limits narrower than a parameter's range: ``{"name": {"min": x, "max": y}}``
             (numerical), or ``{"name": {"allowed": [...]}}`` (categorical).
-        max_step: Largest change per round, in parameter units: ``{"name": units}``.
-        max_step_fraction: Largest change per round as a fraction of every numerical range.
+        max_step: Largest change per exploring round, in parameter units: ``{"name": units}``. Returning
+            to the incumbent (a configuration already served) is never limited.
+        max_step_fraction: Largest change per exploring round as a fraction of every numerical range.
         probe_every: Every this many rounds the incumbent is served as a probe for drift detection.
         drift_threshold: CUSUM threshold, in standard deviations of the incumbent's reward.
         random_seed: Seed of the rails' own random choices.

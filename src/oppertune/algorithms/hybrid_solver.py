@@ -4,21 +4,27 @@ Given learners (the prototype's way, e.g. ``categorical_algorithm="exponential_w
 and ``numerical_algorithm="bluefin"``), it runs them side by side and feeds both every reward.
 Given none of the four learner arguments, it uses `PairedSearch`, which coordinates the two kinds
 of parameters (categorical choices held across the numerical two-point pairs) and needs no tuning
-of its own: the recommended default.
+of its own: the recommended default. In that mode it also takes contexts and keeps one PairedSearch
+per context id (for many contexts that should share configurations, use ``autoscope``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from oppertune.algorithms import _arguments as check
 from oppertune.algorithms.base import TuningInstance
+from oppertune.algorithms.paired_search import PairedSearch
 from oppertune.core.types import Context
 from oppertune.core.values import Categorical, Integer, Real, ValueType
 
-__all__ = ["HybridSolver"]
+__all__ = ["MAX_CONTEXTS", "HybridSolver"]
+
+MAX_CONTEXTS = 10_000
+"""The most distinct contexts the default mode keeps a learner for."""
 
 
 class HybridSolver(TuningInstance):
@@ -50,7 +56,6 @@ class HybridSolver(TuningInstance):
         numerical_algorithm_args: Mapping[str, Any] | None = None,
         random_seed: int | None = None,
     ) -> None:
-        from oppertune.algorithms.paired_search import PairedSearch
         from oppertune.algorithms.registry import get_algorithm_class
 
         owner = type(self).__name__
@@ -72,9 +77,10 @@ class HybridSolver(TuningInstance):
         self.random_seed = check.seed(owner, random_seed)
         super().__init__(parameters)
         self._learners: list[TuningInstance] = []
+        self._paired = paired
+        self._per_context: dict[str, PairedSearch] = {}
+        self._scale = 1.0
         if paired:
-            if self._tuned:
-                self._learners.append(PairedSearch(self._tuned, random_seed=self.random_seed))
             return
 
         categorical_class = get_algorithm_class(categorical_algorithm or "exponential_weights_slates")
@@ -97,7 +103,29 @@ class HybridSolver(TuningInstance):
                     args["random_seed"] = self.random_seed
                 self._learners.append(cls(subset, **args))
 
+    def _check_context(self, context: Context) -> None:
+        if not self._paired:
+            super()._check_context(context)
+        elif context.id not in self._per_context and len(self._per_context) >= MAX_CONTEXTS:
+            raise ValueError(
+                f"HybridSolver keeps a learner for at most {MAX_CONTEXTS} distinct contexts; this would be one more. "
+                "Use 'autoscope' to route many contexts (or numeric context features) to shared learners."
+            )
+
+    def _context_learner(self, context_id: str) -> PairedSearch:
+        learner = self._per_context.get(context_id)
+        if learner is None:
+            seed = self.random_seed
+            if seed is not None and context_id:
+                seed = int(hashlib.sha256(f"{seed}:{context_id}".encode()).hexdigest()[:15], 16)
+            learner = self._per_context[context_id] = PairedSearch(self._tuned, random_seed=seed)
+            if self._scale != 1.0:
+                learner._set_exploration_scale(self._scale)
+        return learner
+
     def _predict(self, context: Context) -> dict[str, Any]:
+        if self._paired:
+            return self._context_learner(context.id)._predict(context) if self._tuned else {}
         if len(self._learners) == 1:
             return self._learners[0]._predict(context)
         if not self._learners:
@@ -106,20 +134,39 @@ class HybridSolver(TuningInstance):
         return {**first._predict(context), **second._predict(context)}
 
     def _learn(self, reward: float | list[float], context: Context) -> None:
+        if self._paired:
+            if self._tuned:
+                self._per_context[context.id]._learn(reward, context)
+            return
         for learner in self._learners:
             learner._learn(reward, context)
 
     def _set_exploration_scale(self, scale: float) -> bool:
+        if self._paired:
+            self._scale = scale
+            for learner in self._per_context.values():
+                learner._set_exploration_scale(scale)
+            return True
         return all([learner._set_exploration_scale(scale) for learner in self._learners])
 
     def _reexplore(self) -> None:
-        for learner in self._learners:
+        for learner in [*self._learners, *self._per_context.values()]:
             learner._reexplore()
 
     def _get_state(self) -> dict[str, Any]:
+        if self._paired:
+            return {"contexts": {cid: learner._get_state() for cid, learner in self._per_context.items()}}
         return {"learners": [learner._get_state() for learner in self._learners]}
 
     def _set_state(self, state: Mapping[str, Any]) -> None:
+        if self._paired:
+            contexts = state["contexts"]
+            if not isinstance(contexts, Mapping) or len(contexts) > MAX_CONTEXTS:
+                raise ValueError(f"'contexts' must map at most {MAX_CONTEXTS} context ids to learner states")
+            self._per_context = {}
+            for cid, part in contexts.items():
+                self._context_learner(str(cid))._set_state(part)
+            return
         parts = state["learners"]
         if not isinstance(parts, list) or len(parts) != len(self._learners):
             raise ValueError(f"'learners' must be a list of {len(self._learners)} learner states")

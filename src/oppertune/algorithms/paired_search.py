@@ -34,8 +34,8 @@ from oppertune.core.values import Categorical, Integer, Real, ValueType, transfo
 
 __all__ = ["PairedSearch"]
 
-_BETA1, _BETA2, _EPS = 0.8, 0.95, 1e-12
-_LEVEL_RATE = 0.2
+_BETA1, _BETA2, _EPS = 0.6, 0.95, 1e-12
+_LEVEL_RATE = 0.1
 _UNTRIED_EXPLORE = 0.5
 
 
@@ -57,8 +57,8 @@ class PairedSearch(TuningInstance):
     def __init__(
         self,
         parameters: Iterable[ValueType | Mapping[str, Any]],
-        delta: float = 0.05,
-        eta: float = 0.2,
+        delta: float = 0.1,
+        eta: float = 0.1,
         explore: float = 0.25,
         random_seed: int | None = None,
     ) -> None:
@@ -94,9 +94,11 @@ class PairedSearch(TuningInstance):
 
         self._incumbent = [p.index(p.val) for p in self._categories]
         self._pair_choice = list(self._incumbent)
-        self._exploring: tuple[int, int] | None = None
+        self._exploring: list[tuple[int, int]] | None = None
         # per categorical parameter and category: [count, mean advantage]
         self._advantage = [[[0, 0.0] for _ in range(p.n_categories)] for p in self._categories]
+        # joint changes of two categorical parameters, "i:k,j:l" -> [count, mean advantage]
+        self._joint: dict[str, list[float]] = {}
         self._level: float | None = None
         self._level_var = 0.0
         self._pairs = 0
@@ -122,9 +124,10 @@ class PairedSearch(TuningInstance):
         self._pair_choice = list(self._incumbent)
         self._exploring = None
         if self._n_alternatives and draws.take_one() < self._exploration_probability():
-            parameter, category = self._pick_alternative(draws.take_one())
-            self._pair_choice[parameter] = category
-            self._exploring = (parameter, category)
+            changes = self._pick_alternative(draws.take_one(), draws.take_one())
+            for parameter, category in changes:
+                self._pair_choice[parameter] = category
+            self._exploring = changes
 
     def _set_exploration_scale(self, scale: float) -> bool:
         self._exploration_scale = scale
@@ -135,6 +138,7 @@ class PairedSearch(TuningInstance):
         for stats in self._advantage:
             for entry in stats:
                 entry[0], entry[1] = 0, 0.0
+        self._joint = {}
         self._level, self._level_var = None, 0.0
 
     def _exploration_probability(self) -> float:
@@ -147,8 +151,10 @@ class PairedSearch(TuningInstance):
             return max(self.explore, _UNTRIED_EXPLORE) * self._exploration_scale
         return self.explore * self._exploration_scale * min(1.0, math.sqrt(self._n_alternatives / (1.0 + self._pairs)))
 
-    def _pick_alternative(self, u: float) -> tuple[int, int]:
-        """The untried alternative (chosen by ``u``), else the one with the best optimistic advantage."""
+    def _pick_alternative(self, u: float, v: float) -> list[tuple[int, int]]:
+        """One categorical change (an untried one first, chosen by ``u``), or, once every single change was
+        tried, in half the cases (``v``) a joint change of two parameters: what single changes cannot find
+        when only a combination is better."""
         untried = [
             (i, k)
             for i, stats in enumerate(self._advantage)
@@ -156,20 +162,40 @@ class PairedSearch(TuningInstance):
             if count == 0 and k != self._incumbent[i]
         ]
         if untried:
-            return untried[min(int(u * len(untried)), len(untried) - 1)]
+            return [untried[min(int(u * len(untried)), len(untried) - 1)]]
         noise = math.sqrt(self._level_var)
         if noise == 0.0:
             means = [mean for stats in self._advantage for count, mean in stats if count]
             noise = (max(means) - min(means)) if len(means) > 1 and max(means) > min(means) else 1.0
+        bonus = 2.0 * math.log(2.0 + self._pairs)
+        if len(self._categories) > 1 and v < 0.5:
+            return self._pick_joint(u, noise, bonus)
         best, best_score = (0, 0), -math.inf
         for i, stats in enumerate(self._advantage):
             for k, (count, mean) in enumerate(stats):
                 if k == self._incumbent[i]:
                     continue
-                score = mean + noise * math.sqrt(2.0 * math.log(2.0 + self._pairs) / count)
+                score = mean + noise * math.sqrt(bonus / count)
                 if score > best_score:
                     best, best_score = (i, k), score
-        return best
+        return [best]
+
+    def _pick_joint(self, u: float, noise: float, bonus: float) -> list[tuple[int, int]]:
+        candidates = [
+            ((i, k), (j, m))
+            for i in range(len(self._categories))
+            for j in range(i + 1, len(self._categories))
+            for k in range(self._categories[i].n_categories)
+            if k != self._incumbent[i]
+            for m in range(self._categories[j].n_categories)
+            if m != self._incumbent[j]
+        ]
+        untried = [c for c in candidates if _joint_key(c) not in self._joint]
+        if untried:
+            return list(untried[min(int(u * len(untried)), len(untried) - 1)])
+        best = max(candidates, key=lambda c: self._joint[_joint_key(c)][1] + noise * math.sqrt(
+            bonus / self._joint[_joint_key(c)][0]))  # fmt: skip
+        return list(best)
 
     # ------------------------------------------------------------------ learning
     def _learn(self, reward: float | list[float], context: Context) -> None:
@@ -196,20 +222,26 @@ class PairedSearch(TuningInstance):
         self._level_var = (1.0 - _LEVEL_RATE) * (self._level_var + _LEVEL_RATE * error * error)
 
     def _judge(self, mean: float) -> None:
-        parameter, category = self._exploring  # type: ignore[misc]
+        changes = self._exploring or []
         if self._level is None:
             self._level = mean
         advantage = mean - self._level
-        stats = self._advantage[parameter][category]
+        if len(changes) == 1:
+            stats = self._advantage[changes[0][0]][changes[0][1]]
+        else:
+            stats = self._joint.setdefault(_joint_key(changes), [0, 0.0])
         stats[0] += 1
         stats[1] += (advantage - stats[1]) / stats[0]
         noise = math.sqrt(self._level_var)
         if stats[1] > noise / math.sqrt(stats[0]) and stats[1] > 0.0:
-            previous = self._incumbent[parameter]
-            self._incumbent[parameter] = category
-            for entry in self._advantage[parameter]:
-                entry[0], entry[1] = 0, 0.0
-            self._advantage[parameter][previous] = [1, -stats[1]]
+            for parameter, category in changes:
+                previous = self._incumbent[parameter]
+                self._incumbent[parameter] = category
+                for entry in self._advantage[parameter]:
+                    entry[0], entry[1] = 0, 0.0
+                if len(changes) == 1:
+                    self._advantage[parameter][previous] = [1, -stats[1]]
+            self._joint = {}
             self._level = mean
 
     def _step(self, difference: float) -> None:
@@ -248,7 +280,8 @@ class PairedSearch(TuningInstance):
             "played": [list(x) for x in self._played],
             "incumbent": list(self._incumbent),
             "pair_choice": list(self._pair_choice),
-            "exploring": None if self._exploring is None else list(self._exploring),
+            "exploring": None if self._exploring is None else [list(c) for c in self._exploring],
+            "joint": {key: list(value) for key, value in self._joint.items()},
             "advantage": [[list(entry) for entry in stats] for stats in self._advantage],
             "level": self._level,
             "level_var": self._level_var,
@@ -276,9 +309,18 @@ class PairedSearch(TuningInstance):
         pair_choice = _indices(state["pair_choice"], counts, "pair_choice")
         exploring = state["exploring"]
         if exploring is not None:
-            exploring = tuple(_indices(exploring, [len(counts), max(counts, default=1)], "exploring"))
-            if exploring[1] >= counts[exploring[0]]:
+            if not isinstance(exploring, list) or not 1 <= len(exploring) <= 2:
+                raise ValueError("'exploring' must list one or two changes")
+            exploring = [tuple(_indices(c, [len(counts), max(counts, default=1)], "exploring")) for c in exploring]
+            if any(k >= counts[i] for i, k in exploring):
                 raise ValueError("'exploring' names a category that does not exist")
+        joint = state["joint"]
+        if not isinstance(joint, dict):
+            raise ValueError("'joint' must be a mapping")
+        joint_stats = {
+            str(key): [valid.non_negative_int(v[0], "joint count"), valid.number(v[1], "joint advantage")]
+            for key, v in joint.items()
+        }
         advantage = state["advantage"]
         if not isinstance(advantage, list) or [len(a) for a in advantage] != counts:
             raise ValueError("'advantage' must hold one entry per category")
@@ -297,8 +339,13 @@ class PairedSearch(TuningInstance):
         self._first_reward = valid.number(state["first_reward"], "first_reward")
         self._played = played_points
         self._incumbent, self._pair_choice, self._exploring = incumbent, pair_choice, exploring
+        self._joint = joint_stats
         self._advantage, self._level, self._level_var = parsed, level, level_var
         self._pairs = valid.non_negative_int(state["pairs"], "pairs")
+
+
+def _joint_key(changes: Any) -> str:
+    return ",".join(f"{i}:{k}" for i, k in changes)
 
 
 def _indices(values: Any, limits: list[int], field: str) -> list[int]:

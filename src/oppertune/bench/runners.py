@@ -201,7 +201,15 @@ def default_algorithm_name() -> str:
 
 
 def _start_default(problem: Problem, seed: int) -> Session:
-    return _TunerSession(_default_tuner(problem.parameters, seed))
+    """The default tuner; on a contextual problem it gets the contexts when it takes them, as a user would."""
+    tuner = _default_tuner(problem.parameters, seed)
+    contexts = _contexts(problem)
+    if contexts:
+        try:
+            tuner._check_context(contexts[0])
+        except ValueError:
+            contexts = []
+    return _TunerSession(tuner, contexts or None)
 
 
 def _start_default_per_context(problem: Problem, seed: int) -> Session:
