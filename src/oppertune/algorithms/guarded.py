@@ -468,7 +468,11 @@ class Guarded(TuningInstance):
             rails.spread_n += 1
 
     def _consider_candidate(self, rails: _ContextRails, config: dict[str, Any], r: float) -> None:
-        if not rails.candidates or r <= rails.candidates[rails.incumbent][2]:
+        """A round that beats the incumbent by more than its noise becomes a candidate, to be served again."""
+        if not rails.candidates or rails.confirm is not None:
+            return
+        sigma = math.sqrt(rails.spread / rails.spread_n) if rails.spread_n >= 2 else 0.0
+        if r <= rails.candidates[rails.incumbent][2] + sigma:
             return
         rails.candidates.append([dict(config), 1, r, 0.0])
         if len(rails.candidates) > _MAX_CANDIDATES:

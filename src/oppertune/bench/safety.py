@@ -1,0 +1,80 @@
+"""What the safety rails cost and buy, on the quality benchmark's problems.
+
+Run: ``python -m oppertune.bench.safety [--seeds N] [--rounds N]``. For the default tuner with and
+without rails (and with rails but no drift detection) it prints, per problem: normalised cumulative
+regret, worst drop below the starting configuration, rounds spent where the service falls over
+(``queue_cliff``), and on drifting problems the regret after the shift. Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+from collections.abc import Callable
+from typing import Any
+
+from oppertune.algorithms import create_tuning_instance
+from oppertune.bench.problems import PROBLEMS, Problem, get_problem
+from oppertune.core.types import Context
+
+RAILS: dict[str, dict[str, Any] | None] = {
+    "off": None,
+    "rails": {},
+    "rails, no drift detection": {"drift_threshold": 1e9},
+}
+
+
+def run(problem: Problem, rails: dict[str, Any] | None, seed: int, rounds: int) -> dict[str, float]:
+    """One run: cumulative regret, worst drop, rounds in the cliff, regret after the shift."""
+    args = {"random_seed": seed}
+    tuner = create_tuning_instance(problem.parameters, algorithm_args=args, safety=rails)
+    contexts = [Context(c) for c in problem.contexts]
+    noise, arrivals = random.Random(seed * 7919 + 1), random.Random(seed * 7919 + 2)
+    regrets, cliff, after_shift = [], 0, []
+    for t in range(rounds):
+        phase = problem.phase_of(t, rounds)
+        context = arrivals.randrange(problem.n_contexts) if contexts else 0
+        ctx = contexts[context] if contexts else None
+        config, _ = tuner.predict(ctx)
+        score, reward = problem.observe(config, context, phase, noise)
+        regret = (problem.optimum(context, phase) - score) / problem.gap(context, phase)
+        regrets.append(regret)
+        cliff += problem.failed(config, context, phase)
+        if phase > 0:
+            after_shift.append(regret)
+        tuner.set_reward(reward, context_id=ctx.id if ctx is not None else None)
+    return {
+        "cumulative": statistics.fmean(regrets),
+        "worst_drop": max(0.0, max(regrets) - 1.0),
+        "cliff_rounds": float(cliff),
+        "after_shift": statistics.fmean(after_shift) if after_shift else float("nan"),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Print the table."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=200)
+    args = parser.parse_args(argv)
+    mean: Callable[[list[float]], float] = statistics.fmean
+    print(f"Default tuner with and without safety rails, mean over {args.seeds} seeds x {args.rounds} rounds")
+    columns = ("cumulative", "worst drop", "cliff rounds", "after shift")
+    header = f"{'problem':<20} {'rails':<27} " + " ".join(f"{c:>12}" for c in columns)
+    print(header)
+    print("-" * len(header))
+    for name in PROBLEMS:
+        problem = get_problem(name)
+        for label, rails in RAILS.items():
+            runs = [run(problem, rails, seed, args.rounds) for seed in range(args.seeds)]
+            after = mean([r["after_shift"] for r in runs]) if problem.phases > 1 else float("nan")
+            print(
+                f"{name:<20} {label:<27} {mean([r['cumulative'] for r in runs]):>12.3f} "
+                f"{mean([r['worst_drop'] for r in runs]):>12.3f} {mean([r['cliff_rounds'] for r in runs]):>12.1f} "
+                f"{'' if after != after else f'{after:.3f}':>12}"
+            )
+
+
+if __name__ == "__main__":
+    main()
