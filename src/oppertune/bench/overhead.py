@@ -157,6 +157,8 @@ def main(argv: list[str] | None = None) -> None:
          oppertune_round(NUMERICAL_PARAMETERS, "bluefin", {"feedback": 2, "random_seed": 1})),
         ("ExponentialWeightsSlates, 3 params x 4 categories",
          oppertune_round(CATEGORICAL_PARAMETERS, "exponential_weights_slates", {"random_seed": 1})),
+        ("default (HybridSolver -> PairedSearch), seed's 3 params",
+         oppertune_round(SEED_PARAMETERS, "hybrid_solver", {"random_seed": 1})),
     ]  # fmt: skip
     yardstick = optuna_round(args.rounds)
     optuna_seconds = _time_rounds(yardstick, args.rounds) if yardstick else None
