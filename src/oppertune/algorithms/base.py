@@ -9,6 +9,7 @@ Public methods validate and keep the books once; each algorithm writes three sma
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import inspect
@@ -266,8 +267,7 @@ class TuningInstance:
     # ----------------------------------------------------------------- arguments and state
     def get_arguments(self) -> dict[str, Any]:
         """The constructor arguments (other than ``parameters``) this instance was built with."""
-        signature = inspect.signature(type(self).__init__)
-        return {n: getattr(self, n) for n in signature.parameters if n not in ("self", "parameters")}
+        return {n: getattr(self, n) for n in _argument_names(type(self))}
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_arguments().items())
@@ -405,6 +405,12 @@ class TuningInstance:
             except (OSError, EOFError) as exc:
                 raise StateError(f"The compressed state file {str(path)!r} is damaged: {exc}") from None
         return cls.loads(data)
+
+
+@functools.cache
+def _argument_names(cls: type) -> tuple[str, ...]:
+    """The constructor's argument names other than ``self`` and ``parameters`` (cached: state is dumped often)."""
+    return tuple(n for n in inspect.signature(cls.__init__).parameters if n not in ("self", "parameters"))
 
 
 def _issue_number(request_id: str) -> int:
