@@ -182,8 +182,7 @@ def tuning_regret(
     all rounds (cumulative) and over the last tenth of them (where the tuner ended up)."""
     from oppertune.algorithms import create_tuning_instance
 
-    seeds = {"categorical_algorithm_args": {"random_seed": seed}, "numerical_algorithm_args": {"random_seed": seed}}
-    tuner = create_tuning_instance(parameters, "hybrid_solver", seeds)
+    tuner = create_tuning_instance(parameters, algorithm_args={"random_seed": seed})
     rng = np.random.default_rng(seed + 1)
     start = problem.score(problem.start)
     regrets = []
