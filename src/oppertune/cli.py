@@ -101,17 +101,44 @@ def demo(
 
 @app.command(no_args_is_help=True)
 def report(
-    state: Annotated[Path, typer.Argument(help="A run file written by 'oppertune tune'.")],
-    plot: Annotated[Path | None, typer.Option(help="Reward plot file [default: the run file with .png].")] = None,
+    state: Annotated[Path | None, typer.Argument(help="A run file written by 'oppertune tune'.")] = None,
+    service: Annotated[str | None, typer.Option(help="Tuning service URL, to report a service tuner.")] = None,
+    tuner: Annotated[str | None, typer.Option(help="The tuner's id (with --service).")] = None,
+    api_key: Annotated[str | None, typer.Option(envvar="OPPERTUNE_API_KEY", help="API key for --service.")] = None,
+    plot: Annotated[
+        Path | None, typer.Option(help="Chart file [default: the run file with .png; oppertune-ID.png].")
+    ] = None,
     last: Annotated[int | None, typer.Option(min=1, help="Show only the last N rounds of the history.")] = None,
+    context: Annotated[str | None, typer.Option(help="Chart one context's rounds (its id; with --service).")] = None,
 ) -> None:
-    """Print the history and best configuration of a tuning run, and write its reward plot."""
+    """Print the history and best configuration of a tuning run, and write its charts.
+
+    oppertune report RUN_FILE | oppertune report --service URL --tuner ID (key from OPPERTUNE_API_KEY).
+    The charts are the dashboard's: reward (downsampled past 600 points), best so far, the safety
+    rails' baseline and events, and each parameter per round.
+    """
     from rich.console import Console
+
+    console = Console()
+    if (state is None) == (service is None):
+        raise _fail("give either a run file or --service URL --tuner ID")
+    if service is not None:
+        from oppertune.report import service_report
+        from oppertune.service.errors import ServiceError
+
+        if not tuner:
+            raise _fail("--service needs --tuner ID")
+        try:
+            service_report(console, service, tuner, api_key, plot, last, context)
+        except ServiceError as exc:
+            hint = " (set OPPERTUNE_API_KEY or pass --api-key)" if exc.status_code == 401 else ""
+            raise _fail(f"{exc}{hint}") from None
+        return
+    assert state is not None
 
     from oppertune.tune.history import RunStore
     from oppertune.tune.runner import history_table
 
-    console = Console()
     try:
         store = RunStore.open_existing(state)
     except (FileNotFoundError, ValueError) as exc:
@@ -209,14 +236,10 @@ def _finish(console: object, store: object, plot_path: Path) -> None:
             table.add_row(f"[dim]metric[/dim] {name}", f"{value:.6g}")
         console.print(table)  # type: ignore[attr-defined]
     if rounds:
-        try:
-            from oppertune.plots import reward_chart
+        from oppertune.report import run_chart, write_chart
 
-            reward_chart(plot_path, [r.round for r in rounds], [r.reward for r in rounds], [r.ok for r in rounds],
-                         title=f"Reward per round — {store.path.name}")  # type: ignore[attr-defined]  # fmt: skip
-            console.print(f"Plot written to {plot_path}")  # type: ignore[attr-defined]
-        except ImportError as exc:
-            console.print(f"[yellow]{exc}")  # type: ignore[attr-defined]
+        title = f"Reward per round — {store.path.name}"  # type: ignore[attr-defined]
+        write_chart(console, run_chart(store), plot_path, title)  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------------- tuning service (oppertune.service)

@@ -14,7 +14,7 @@ import re
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from anyio import to_thread
 from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, Response
@@ -27,6 +27,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import oppertune
+from oppertune.charts import DEFAULT_POINTS, MAX_POINTS
+from oppertune.service import dashboard
 from oppertune.service.aggregation import Policy
 from oppertune.service.auth import Authenticator
 from oppertune.service.errors import AuthenticationError, ServiceError, ServiceUnavailableError
@@ -38,6 +40,7 @@ from oppertune.service.schemas import (
     HealthPublic,
     HistoryPublic,
     IterationPublic,
+    OverviewPublic,
     PredictCreate,
     PredictionPublic,
     RailsPublic,
@@ -45,11 +48,12 @@ from oppertune.service.schemas import (
     SetRewardCreate,
     TunerCreate,
     TunerPublic,
+    TunerRowsPublic,
     TunersPublic,
     TuningRequestsPublic,
 )
 from oppertune.service.settings import Settings
-from oppertune.service.storage import Idempotency, Storage
+from oppertune.service.storage import SUMMARY_SORTS, Idempotency, Storage
 
 __all__ = ["ServiceApp", "create_app", "create_app_from_env"]
 
@@ -308,6 +312,54 @@ for _action in _STEER_DOCS:
 def events(tuner_id: TunerId, project: ProjectDep, storage: StorageDep, context_id: ContextIdQuery = None) -> dict:
     """The safety rails' decisions (of one context and the tuner-wide ones when given); empty without rails."""
     return {"items": storage.events(project, tuner_id, context_id)}
+
+
+# ---------------------------------------------------------------------- the dashboard's views
+SortKey = Literal["name", "algorithm", "status", "iteration", "last_reward", "best_reward", "created_at", "updated_at"]
+assert SortKey.__args__ == SUMMARY_SORTS  # type: ignore[attr-defined]
+_PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+
+
+@router.get("/dashboard/tuners", response_model=TunerRowsPublic, responses=_errors(401, 422, 503), tags=["dashboard"])
+def dashboard_tuners(
+    project: ProjectDep,
+    storage: StorageDep,
+    q: Annotated[str | None, Query(max_length=200, pattern=_PRINTABLE, description="Names containing this.")] = None,
+    status: Annotated[Literal["exploring", "frozen", "rolled_back"] | None, Query()] = None,
+    algorithm: Annotated[str | None, Query(max_length=100, pattern=_PRINTABLE)] = None,
+    sort: SortKey = "updated_at",
+    order: Literal["asc", "desc"] = "desc",
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
+) -> dict[str, Any]:
+    """The dashboard's list: a sorted, filtered page of the project's tuners with their last and best reward."""
+    items, total, counts = storage.summaries(
+        project, search=q, status=status, algorithm=algorithm, sort=sort, descending=order == "desc", limit=limit,
+        offset=offset,
+    )  # fmt: skip
+    return {"items": items, "total": total, "counts": counts}
+
+
+@router.get(
+    "/dashboard/tuners/{tuner_id}",
+    response_model=OverviewPublic,
+    responses=_errors(*_TUNER_ERRORS),
+    tags=["dashboard"],
+)
+def dashboard_tuner(
+    tuner_id: TunerId,
+    project: ProjectDep,
+    request: Request,
+    points: Annotated[
+        int, Query(ge=10, le=MAX_POINTS, description="Most points per chart: longer histories are downsampled.")
+    ] = DEFAULT_POINTS,
+    context_id: Annotated[
+        str | None, Query(max_length=200, description="Chart this context's rounds only (default: every round).")
+    ] = None,
+) -> dict[str, Any]:
+    """The dashboard's tuner page: summary, charts, best configuration per context, routing, rail events, requests."""
+    overviews: dashboard.Overviews = request.app.state.overviews
+    return overviews.overview(project, tuner_id, points, context_id)
 
 
 # ---------------------------------------------------------------------- errors and limits
@@ -575,7 +627,9 @@ def create_app(settings: Settings | None = None, storage: Storage | None = None)
     app.state.settings = settings
     app.state.storage = storage
     app.state.auth = Authenticator(storage, settings.key_cache_seconds)
+    app.state.overviews = dashboard.Overviews(storage)
     app.include_router(router, prefix="/v1")
+    dashboard.mount(app)
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -249,6 +249,14 @@ class RemoteTuner:
         params = {} if context_id is None else {"context_id": context_id_of(context_id)}
         return self._call("GET", f"{self._path}/events", params=params).json()["items"]
 
+    def overview(self, points: int = 600, context_id: str | Context | None = None) -> dict[str, Any]:
+        """The dashboard's view of the tuner: summary, chart data (`oppertune.charts.build`, at most ``points``
+        per series; of one context when given), best configuration per context, routing, rail events, requests."""
+        params: dict[str, Any] = {"points": points}
+        if context_id is not None:
+            params["context_id"] = context_id_of(context_id)
+        return self._call("GET", f"{self.url}/v1/dashboard/tuners/{self.tuner_id}", params=params).json()
+
     def delete(self) -> None:
         """Delete the tuner and its history on the server."""
         self._call("DELETE", self._path, deleting=True)

@@ -19,11 +19,13 @@ from oppertune.service.aggregation import STATISTICS
 __all__ = [
     "AggregationPolicy",
     "BestPublic",
+    "ChartsPublic",
     "CurrentPredictionPublic",
     "ErrorPublic",
     "HealthPublic",
     "HistoryPublic",
     "IterationPublic",
+    "OverviewPublic",
     "PredictCreate",
     "PredictionPublic",
     "RewardCreate",
@@ -31,6 +33,8 @@ __all__ = [
     "SetRewardCreate",
     "TunerCreate",
     "TunerPublic",
+    "TunerRowPublic",
+    "TunerRowsPublic",
     "TunersPublic",
     "TuningRequestPublic",
     "TuningRequestsPublic",
@@ -183,6 +187,8 @@ class TunerPublic(BaseModel):
     iteration: int = Field(description="Completed rounds.")
     created_at: datetime
     updated_at: datetime
+    last_reward: float | None = Field(default=None, description="The reward of the last closed round.")
+    best_reward: float | None = Field(default=None, description="The highest reward of a closed round.")
 
 
 class TunersPublic(BaseModel):
@@ -329,3 +335,177 @@ class ErrorPublic(BaseModel):
 
     detail: str
     code: str
+
+
+# ---------------------------------------------------------------------- the dashboard's views
+Status = Literal["exploring", "frozen", "rolled_back"]
+
+
+class TunerRowPublic(BaseModel):
+    """A tuner in the dashboard's list."""
+
+    id: str
+    name: str
+    algorithm: str
+    status: Status
+    iteration: int = Field(description="Completed rounds.")
+    last_reward: float | None = Field(description="The reward of the last closed round.")
+    best_reward: float | None = Field(description="The highest reward of a closed round.")
+    created_at: datetime
+    updated_at: datetime = Field(description="The last change (a prediction, a reward, an operator action).")
+    rails: bool = Field(description="Whether the tuner has safety rails.")
+
+
+class StatusCountsPublic(BaseModel):
+    """How many of the project's tuners are in each status."""
+
+    exploring: int
+    frozen: int
+    rolled_back: int
+
+
+class TunerRowsPublic(BaseModel):
+    """A sorted, filtered page of tuners, the number that match, and the project's tuners per status."""
+
+    items: list[TunerRowPublic]
+    total: int
+    counts: StatusCountsPublic
+
+
+Series = list[float | None]
+
+
+class NumericSeriesPublic(BaseModel):
+    """A numerical parameter's value per bucket of rounds."""
+
+    name: str
+    type: Literal["numeric"]
+    min_value: float
+    max_value: float
+    mean: Series
+    min: Series
+    max: Series
+
+
+class CategoricalSeriesPublic(BaseModel):
+    """A categorical parameter (or who served): per category, the share of each bucket's rounds."""
+
+    name: str = ""
+    type: Literal["categorical"] = "categorical"
+    categories: list[Any]
+    shares: list[list[float]]
+
+
+class EnvelopePublic(BaseModel):
+    """Mean, min and max per bucket of rounds."""
+
+    mean: Series
+    min: Series
+    max: Series
+
+
+class FailedPublic(BaseModel):
+    """Failed runs per bucket (``oppertune tune`` runs only)."""
+
+    count: list[int]
+    reward: Series
+
+
+class StepPublic(BaseModel):
+    """A value that holds from a round on."""
+
+    round: int
+    value: float
+
+
+class MarkerPublic(BaseModel):
+    """A safety-rail event on the chart: on the round it concerns."""
+
+    round: int
+    kind: str
+    reason: str
+    context_id: str
+
+
+class ChartsPublic(BaseModel):
+    """The chart data of `oppertune.charts.build`: at most ``points`` buckets of consecutive rounds."""
+
+    rounds: int = Field(description="Rounds charted (of the chosen context, if any).")
+    points: int = Field(description="Buckets (points per series).")
+    downsampled: bool
+    context_id: str | None
+    x: list[int] = Field(description="Each bucket's first round.")
+    reward: EnvelopePublic
+    best: Series = Field(description="The best reward so far at each bucket's end (restarts after a drift).")
+    failed: FailedPublic | None
+    baseline: list[StepPublic] = Field(description="The rails' baseline (one context only).")
+    threshold: list[StepPublic] = Field(description="Rewards below it violate the rails.")
+    events: list[MarkerPublic]
+    event_counts: dict[str, int]
+    parameters: list[NumericSeriesPublic | CategoricalSeriesPublic]
+    served_by: CategoricalSeriesPublic | None
+
+
+class ContextBestPublic(BaseModel):
+    """A context's rounds and best configuration."""
+
+    context_id: str
+    context: dict[str, Any]
+    rounds: int
+    best_reward: float | None
+    best_round: int | None
+    best_configuration: dict[str, Any] | None
+    last_reward: float | None
+
+
+class ContextsPublic(BaseModel):
+    """The contexts with most rounds (up to 50) and how many there are."""
+
+    items: list[ContextBestPublic]
+    total: int
+
+
+class RoutedContextPublic(BaseModel):
+    """A context seen and the leaf it routes to now."""
+
+    context_id: str
+    context: dict[str, Any]
+    rounds: int
+
+
+class LeafPublic(BaseModel):
+    """An AutoScope leaf: its centre of exploration and the contexts routed to it."""
+
+    leaf: int
+    center: dict[str, Any] | None
+    contexts: list[RoutedContextPublic]
+
+
+class RoutingPublic(BaseModel):
+    """AutoScope's learned routing (``splits()``: one readable split per internal node)."""
+
+    height: int
+    features: list[dict[str, Any]]
+    leaves: list[LeafPublic]
+    splits: list[dict[str, Any]]
+
+
+class RailsStatePublic(BaseModel):
+    """The safety rails now, with their latest events (newest first)."""
+
+    status: Status
+    exploration_scale: float
+    events: list[EventPublic]
+
+
+class OverviewPublic(BaseModel):
+    """Everything the dashboard's tuner page shows, in one answer."""
+
+    tuner: TunerPublic
+    version: int = Field(description="The tuner's state version: changes with every change of the tuner.")
+    rails: RailsStatePublic | None
+    charts: ChartsPublic
+    contexts: ContextsPublic
+    routing: RoutingPublic | None = Field(description="AutoScope only.")
+    requests: list[TuningRequestPublic] = Field(description="The open rounds' requests (the last 50).")
+    recent: list[RoundPublic] = Field(description="The last 20 closed rounds, newest first.")

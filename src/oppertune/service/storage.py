@@ -21,6 +21,9 @@ Concurrency contract
   than ``idempotency_ttl`` seconds are purged by `Storage.sweep`.
 * Reads (summary, listing, open requests, history, best) take no lock and see the last committed
   state; they never close a round (the next change, or the sweeper, does).
+* The tuner's row keeps the reward of its last closed round and its best reward (``last_reward``,
+  ``best_reward``), written in the transaction that closes the round, so that listing many tuners
+  with them is one query over the tuners alone.
 * Database faults (unreachable server, SQLite lock timeout) raise `ServiceUnavailableError`; the
   transaction is rolled back, so a retry with the same idempotency key is always safe.
 """
@@ -55,12 +58,14 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    case,
     create_engine,
     delete,
     event,
     func,
     insert,
     inspect,
+    literal_column,
     select,
     text,
     update,
@@ -86,11 +91,20 @@ from oppertune.service.errors import (
     TunerNotFoundError,
 )
 
-__all__ = ["PROJECT_PATTERN", "SCHEMA_VERSION", "Idempotency", "Storage", "database_url", "hash_key", "redact_url"]
+__all__ = [
+    "PROJECT_PATTERN",
+    "SCHEMA_VERSION",
+    "SUMMARY_SORTS",
+    "Idempotency",
+    "Storage",
+    "database_url",
+    "hash_key",
+    "redact_url",
+]
 
 log = logging.getLogger("oppertune.service")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The schema this release reads and writes; `Storage.migrate` brings older databases to it."""
 
 PROJECT_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
@@ -131,6 +145,8 @@ tuners = Table(
     Column("due_at", Float, nullable=True),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
+    Column("last_reward", Float, nullable=True),
+    Column("best_reward", Float, nullable=True),
     Index("ix_oppertune_tuners_project_seq", "project", "seq"),
     Index("ix_oppertune_tuners_due_at", "due_at"),
     sqlite_autoincrement=True,
@@ -183,7 +199,29 @@ def _migrate_to_2(conn: Connection) -> None:
         conn.exec_driver_sql(f"ALTER TABLE {rounds.name} ADD COLUMN metadata TEXT")
 
 
-_MIGRATIONS: tuple[tuple[int, Callable[[Connection], None]], ...] = ((1, _migrate_to_1), (2, _migrate_to_2))
+def _migrate_to_3(conn: Connection) -> None:
+    # The dashboard's list: each tuner's last and best reward, kept in its row by the transaction that
+    # closes a round, filled here from the history of existing tuners.
+    present = {c["name"] for c in inspect(conn).get_columns(tuners.name)}
+    for column in ("last_reward", "best_reward"):
+        if column not in present:
+            conn.exec_driver_sql(f"ALTER TABLE {tuners.name} ADD COLUMN {column} FLOAT")
+    t, r = tuners.name, rounds.name
+    conn.exec_driver_sql(
+        f"UPDATE {t} SET best_reward = (SELECT MAX(r.reward) FROM {r} r WHERE r.tuner_seq = {t}.seq), "
+        f"last_reward = (SELECT r.reward FROM {r} r WHERE r.tuner_seq = {t}.seq AND r.reward IS NOT NULL "
+        f"ORDER BY r.round DESC LIMIT 1)"
+    )
+
+
+_MIGRATIONS: tuple[tuple[int, Callable[[Connection], None]], ...] = (
+    (1, _migrate_to_1),
+    (2, _migrate_to_2),
+    (3, _migrate_to_3),
+)
+
+SUMMARY_SORTS = ("name", "algorithm", "status", "iteration", "last_reward", "best_reward", "created_at", "updated_at")
+"""The columns `Storage.summaries` sorts by."""
 
 
 def database_url(url: str | URL) -> URL:
@@ -396,6 +434,8 @@ def _summary(row: Any) -> dict[str, Any]:
         "iteration": row.iteration,
         "created_at": row.created_at,
         "updated_at": row.updated_at,
+        "last_reward": row.last_reward,
+        "best_reward": row.best_reward,
     }
 
 
@@ -424,6 +464,8 @@ _SUMMARY_COLUMNS = (
     tuners.c.iteration,
     tuners.c.created_at,
     tuners.c.updated_at,
+    tuners.c.last_reward,
+    tuners.c.best_reward,
 )
 
 
@@ -545,6 +587,10 @@ class Storage:
         # without SQLAlchemy's compile and result layers): written once here for both dialects.
         t, i, r = tuners.name, idempotency.name, rounds.name
         lock = " FOR UPDATE OF t" if self.backend == "postgresql" else ""
+        if self.backend == "postgresql":
+            best = "GREATEST(best_reward, :best_reward)"  # GREATEST ignores NULLs
+        else:
+            best = "max(coalesce(best_reward, :best_reward), coalesce(:best_reward, best_reward))"
         statements = {
             "lock": f"SELECT t.seq, t.version, t.aggregation, t.rounds_opened, "
             f"CASE WHEN t.version = :cached_version THEN NULL ELSE t.state END, i.request_hash, i.body "
@@ -552,13 +598,15 @@ class Storage:
             f"WHERE t.id = :tuner_id AND t.project = :project{lock}",
             "state": f"SELECT state FROM {t} WHERE seq = :seq",
             "save": f"UPDATE {t} SET state = :state, version = :version, iteration = :iteration, "
-            f"rounds_opened = :rounds_opened, due_at = :due_at, updated_at = :updated_at, status = :status "
-            f"WHERE seq = :seq",
+            f"rounds_opened = :rounds_opened, due_at = :due_at, updated_at = :updated_at, status = :status, "
+            f"last_reward = COALESCE(:last_reward, last_reward), best_reward = {best} WHERE seq = :seq",
             "round": f"INSERT INTO {r} (tuner_seq, round, context_id, context, prediction, reward, n_rewards, at, "
             f"metadata) VALUES (:tuner_seq, :round, :context_id, :context, :prediction, :reward, :n_rewards, :at, "
             f":metadata)",
             "record": f"INSERT INTO {i} (scope, key, request_hash, body, created_at) "
             f"VALUES (:scope, :key, :request_hash, :body, :created_at)",
+            "rounds_after": f"SELECT round, context_id, context, prediction, reward, metadata FROM {r} "
+            f"WHERE tuner_seq = :seq AND round > :after ORDER BY round",
         }
         if self.backend == "postgresql":
             statements = {k: re.sub(r":(\w+)", r"%(\1)s", v) for k, v in statements.items()}
@@ -625,6 +673,8 @@ class Storage:
             "iteration": 0,
             "created_at": now,
             "updated_at": now,
+            "last_reward": None,
+            "best_reward": None,
         }
         scope = f"project:{project}"
         try:
@@ -692,6 +742,104 @@ class Storage:
             ).all()
         next_cursor = str(rows[limit - 1].seq) if len(rows) > limit else None
         return [_summary(r) for r in rows[:limit]], next_cursor
+
+    def summaries(
+        self,
+        project: str,
+        *,
+        search: str | None = None,
+        status: str | None = None,
+        algorithm: str | None = None,
+        sort: str = "updated_at",
+        descending: bool = True,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> tuple[list[dict[str, Any]], int, dict[str, int]]:
+        """A sorted, filtered page of the project's tuners (the dashboard's list), in one query.
+
+        Args:
+            project: The project.
+            search: Only names containing this text (case-insensitive).
+            status: Only tuners in this status (``exploring``, ``frozen``, ``rolled_back``).
+            algorithm: Only tuners of this algorithm.
+            sort: One of `SUMMARY_SORTS` (missing rewards sort last either way; ties in creation order).
+            descending: Largest (or latest) first.
+            limit: Rows per page.
+            offset: Rows to skip.
+
+        Returns:
+            The rows (id, name, algorithm, status, iteration, last and best reward, times, whether the
+            tuner has rails), how many tuners match, and how many of the project's tuners are in each status.
+        """
+        if sort not in SUMMARY_SORTS:
+            raise InvalidInputError(f"Cannot sort by {sort!r}: use one of {list(SUMMARY_SORTS)}.")
+        status_column = func.coalesce(tuners.c.status, "exploring")
+        conditions = [tuners.c.project == project]
+        if search:
+            conditions.append(func.lower(tuners.c.name).contains(search.lower(), autoescape=True))
+        if status is not None:
+            conditions.append(status_column == status)
+        if algorithm is not None:
+            conditions.append(tuners.c.algorithm == algorithm)
+        key = status_column if sort == "status" else tuners.c[sort]
+        order = (key.desc() if descending else key.asc()).nulls_last()
+        columns = (
+            tuners.c.id, tuners.c.name, tuners.c.algorithm, status_column.label("status"), tuners.c.iteration,
+            tuners.c.last_reward, tuners.c.best_reward, tuners.c.created_at, tuners.c.updated_at,
+            tuners.c.safety.is_not(None).label("rails"), func.count().over().label("total"),
+        )  # fmt: skip
+        with _database_errors(), self.engine.connect() as conn:
+            rows = conn.execute(
+                select(*columns).where(*conditions).order_by(order, tuners.c.seq).limit(limit).offset(offset)
+            ).all()
+            if rows:
+                total = rows[0].total
+            else:  # past the last page: count alone
+                total = conn.execute(select(func.count()).select_from(tuners).where(*conditions)).scalar()
+            by_status = conn.execute(
+                select(status_column, func.count()).where(tuners.c.project == project).group_by(status_column)
+            ).all()
+        items = [
+            {
+                "id": r.id, "name": r.name, "algorithm": r.algorithm, "status": r.status, "iteration": r.iteration,
+                "last_reward": r.last_reward, "best_reward": r.best_reward, "created_at": r.created_at,
+                "updated_at": r.updated_at, "rails": bool(r.rails),
+            }
+            for r in rows
+        ]  # fmt: skip
+        counts = {"exploring": 0, "frozen": 0, "rolled_back": 0}
+        counts.update({name: count for name, count in by_status})
+        return items, total, counts
+
+    def dashboard_read(
+        self, project: str, tuner_id: str, after: int, known_version: int | None = None
+    ) -> tuple[dict[str, Any], list[tuple[Any, ...]]]:
+        """The tuner's summary (with ``seq``, ``version`` and ``state``) and its raw rounds after ``after``.
+
+        ``state`` is None when the version is ``known_version`` (the caller has it already). The
+        rounds are tuples ``(round, context_id, context, prediction, reward, metadata)`` with the JSON
+        columns unparsed, in order. Rounds are only ever appended (under the tuner's lock, in
+        increasing order), so a reader that has seen every round up to ``after`` of this ``seq`` only
+        needs the rows after it.
+        """
+        known = -1 if known_version is None else known_version
+        state = case((tuners.c.version == known, literal_column("NULL")), else_=tuners.c.state)
+        extra = (tuners.c.seq, tuners.c.version, state)
+        with _database_errors(), self.engine.connect() as conn:
+            row = conn.execute(
+                select(*_SUMMARY_COLUMNS, *extra).where(tuners.c.id == tuner_id, tuners.c.project == project)
+            ).first()
+            if row is None:
+                raise TunerNotFoundError()
+            cursor = conn.connection.cursor()  # the DBAPI's rows as they come: 100,000 of them for a long history
+            try:
+                cursor.execute(self._sql["rounds_after"], {"seq": row.seq, "after": after})
+                rows = cursor.fetchall()
+            finally:
+                cursor.close()
+        summary = _summary(row)
+        summary.update(seq=row.seq, version=row.version, state=row[-1])
+        return summary, rows
 
     def delete_tuner(self, project: str, tuner_id: str) -> None:
         """Delete the tuner, its history and its idempotency records in one transaction."""
@@ -836,6 +984,7 @@ class Storage:
             if change.changed:
                 version += 1
                 rounds_opened, due_at = change.schedule()
+                closed = [r["reward"] for r in change.closed if r["reward"] is not None]
                 cursor.execute(
                     sql["save"],
                     {
@@ -847,6 +996,8 @@ class Storage:
                         "due_at": due_at,
                         "updated_at": now,
                         "status": _status(instance),
+                        "last_reward": closed[-1] if closed else None,
+                        "best_reward": max(closed) if closed else None,
                     },
                 )
                 if change.closed:

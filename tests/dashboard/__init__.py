@@ -1,0 +1,1 @@
+"""Tests of the dashboard: its chart data and its pages in a real browser."""
