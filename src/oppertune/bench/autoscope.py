@@ -28,13 +28,13 @@ import argparse
 import math
 import random
 import statistics
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from oppertune.algorithms import TuningInstance, create_tuning_instance
 from oppertune.algorithms.autoscope import AutoScope, AutoScopeFeature
+from oppertune.bench.overhead import time_rounds
 from oppertune.core.types import Context
 from oppertune.core.values import Integer, Real
 
@@ -189,16 +189,6 @@ def quality(rounds: int, seeds: int) -> None:
             print(f"  {kind:<24} {statistics.mean(regrets):>9.3f} ± {spread:<5.3f} {used:>20.1f}")
 
 
-def _time(one_round: Callable[[int], None], rounds: int, repeats: int = 5) -> float:
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for i in range(rounds):
-            one_round(i)
-        samples.append((time.perf_counter() - start) / rounds)
-    return statistics.median(samples)
-
-
 def speed(rounds: int) -> None:
     """Print the per-round cost of AutoScope next to BlueFin."""
     values = [f"job{i}" for i in range(8)]
@@ -231,7 +221,7 @@ def speed(rounds: int) -> None:
         bluefin.store_reward(request_id, reward)
         bluefin.set_reward(reward)
 
-    base = _time(bluefin_round, rounds)
+    base = time_rounds(bluefin_round, rounds)
     print(f"\nPer-round cost (predict + store_reward + set_reward), median of 5 x {rounds} rounds, 3 parameters")
     print(f"  {'case':<52} {'us/round':>9} {'vs BlueFin':>11}")
     print(f"  {'BlueFin, no context':<52} {base * 1e6:>9.2f} {1.0:>10.2f}x")
@@ -241,7 +231,7 @@ def speed(rounds: int) -> None:
         ("learning splits, a new Context built every round", False, True),
     ]
     for label, fixed, fresh in cases:
-        seconds = _time(autoscope_round(fixed, fresh), rounds)
+        seconds = time_rounds(autoscope_round(fixed, fresh), rounds)
         print(f"  {label:<52} {seconds * 1e6:>9.2f} {seconds / base:>10.2f}x")
 
 

@@ -35,7 +35,7 @@ NUMERICAL_PARAMETERS = [Real(name=f"r{i}", val=0.5, min=0.0, max=1.0) for i in r
 CATEGORICAL_PARAMETERS = [Categorical(name=f"c{i}", val="a", categories=("a", "b", "c", "d")) for i in range(3)]
 
 
-def _time_rounds(one_round: Callable[[int], None], rounds: int, repeats: int = 5) -> float:
+def time_rounds(one_round: Callable[[int], None], rounds: int, repeats: int = 5) -> float:
     """Median over ``repeats`` of the mean seconds per round."""
     samples = []
     for _ in range(repeats):
@@ -116,7 +116,7 @@ def print_extras(optuna_seconds: float | None) -> None:
     print(f"{'case':<52} {'us/round':>10} {'x Optuna':>10}")
     for label, _, algorithm, args, rounds in cases:
         create_tuning_instance(SEED_PARAMETERS, algorithm, args)  # import the library outside the timing
-        seconds = _time_rounds(oppertune_round(SEED_PARAMETERS, algorithm, args), rounds, repeats=1)
+        seconds = time_rounds(oppertune_round(SEED_PARAMETERS, algorithm, args), rounds, repeats=1)
         ratio = f"{seconds / optuna_seconds:.1f}x" if optuna_seconds else "n/a"
         print(f"{label:<52} {seconds * 1e6:>10.0f} {ratio:>10}")
     missing = sorted({extra for _, extra, module, *_ in EXTRA_CASES if importlib.util.find_spec(module) is None})
@@ -161,12 +161,12 @@ def main(argv: list[str] | None = None) -> None:
          oppertune_round(SEED_PARAMETERS, "hybrid_solver", {"random_seed": 1})),
     ]  # fmt: skip
     yardstick = optuna_round(args.rounds)
-    optuna_seconds = _time_rounds(yardstick, args.rounds) if yardstick else None
+    optuna_seconds = time_rounds(yardstick, args.rounds) if yardstick else None
 
     print(f"Per-round overhead (predict + store_reward + set_reward), median of 5 x {args.rounds} rounds")
     print(f"{'case':<52} {'us/round':>10} {'vs Optuna':>10}")
     for label, one_round in cases:
-        seconds = _time_rounds(one_round, args.rounds)
+        seconds = time_rounds(one_round, args.rounds)
         ratio = f"1/{optuna_seconds / seconds:.1f}" if optuna_seconds else "n/a"
         print(f"{label:<52} {seconds * 1e6:>10.2f} {ratio:>10}")
     if optuna_seconds:

@@ -51,6 +51,7 @@ from oppertune.service.schemas import (
     TunerRowsPublic,
     TunersPublic,
     TuningRequestsPublic,
+    request_item,
 )
 from oppertune.service.settings import Settings
 from oppertune.service.storage import SUMMARY_SORTS, Idempotency, Storage
@@ -228,20 +229,7 @@ def tuning_requests(
 ) -> dict[str, Any]:
     """The requests of the open rounds (of one context when given), with their stored rewards."""
     requests = storage.tuning_requests(project, tuner_id, context_id)
-    return {
-        "items": [
-            {
-                "id": q.id,
-                "context_id": q.context.id,
-                "context": dict(q.context.data),
-                "prediction": q.prediction,
-                "reward": q.reward,
-                "reward_data": q.reward_data,
-                "metadata": q.metadata,
-            }
-            for q in requests
-        ]
-    }
+    return {"items": [request_item(q) for q in requests]}
 
 
 @router.get(

@@ -26,6 +26,7 @@ from oppertune import charts
 from oppertune.algorithms import TuningInstance
 from oppertune.algorithms.autoscope import AutoScope
 from oppertune.algorithms.guarded import Guarded
+from oppertune.service.schemas import request_item
 from oppertune.service.storage import Storage
 
 __all__ = ["STATIC_DIR", "Overviews", "mount"]
@@ -138,18 +139,7 @@ def _extend(rounds: charts.Rounds, rows: list[tuple[Any, ...]]) -> None:
 def _derive(instance: TuningInstance) -> dict[str, Any]:
     """What the page shows from the tuner's state (computed once per state version)."""
     inner = instance.tuner if isinstance(instance, Guarded) else instance
-    requests = [
-        {
-            "id": q.id,
-            "context_id": q.context.id,
-            "context": dict(q.context.data),
-            "prediction": q.prediction,
-            "reward": q.reward,
-            "reward_data": q.reward_data,
-            "metadata": q.metadata,
-        }
-        for q in instance.get_tuning_requests()[-_MAX_REQUESTS:]
-    ]
+    requests = [request_item(q) for q in instance.get_tuning_requests()[-_MAX_REQUESTS:]]
     rails = None
     events: list[dict[str, Any]] = []
     if isinstance(instance, Guarded):

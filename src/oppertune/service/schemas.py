@@ -255,6 +255,19 @@ class TuningRequestPublic(BaseModel):
     metadata: dict[str, Any] | None = Field(default=None, description="The safety rails' decision for the round.")
 
 
+def request_item(q: Any) -> dict[str, Any]:
+    """A library `TuningRequest` as a `TuningRequestPublic` dict."""
+    return {
+        "id": q.id,
+        "context_id": q.context.id,
+        "context": dict(q.context.data),
+        "prediction": q.prediction,
+        "reward": q.reward,
+        "reward_data": q.reward_data,
+        "metadata": q.metadata,
+    }
+
+
 class TuningRequestsPublic(BaseModel):
     """The requests of the open rounds."""
 
