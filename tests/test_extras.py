@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import copy
 import json
-import math
 import random
 import subprocess
 import sys
@@ -19,12 +18,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+from grid_checks import assert_on_grid
 
 from oppertune.algorithms import TuningInstance, create_tuning_instance, get_algorithm_class
 from oppertune.algorithms.base import _checksum
 from oppertune.core.errors import StateError
 from oppertune.core.types import Context
-from oppertune.core.values import Categorical, Integer, Real, ValueType
+from oppertune.core.values import Categorical, Integer, Real
 
 MIXED = [
     Categorical("cat", "b", ("a", "b", "c")),
@@ -84,19 +84,6 @@ def assert_continues_identically(
             t.set_reward(0.25, None if data is None else Context(data))
     assert run(restored, rounds, contexts) == run(tuner, rounds, contexts)
     assert restored.dumps() == tuner.dumps()
-
-
-def assert_on_grid(params: list[ValueType], prediction: dict[str, Any]) -> None:
-    for p in params:
-        value = prediction[p.name]
-        if isinstance(p, Categorical):
-            assert value in p.categories
-        elif isinstance(p, Integer):
-            assert type(value) is int and p.min <= value <= p.max and (value - p.min) % p.step == 0
-        else:
-            assert isinstance(value, float) and p.min <= value <= p.max
-            if p.step is not None:
-                assert math.isclose((value - p.min) / p.step, round((value - p.min) / p.step), abs_tol=1e-9)
 
 
 # ------------------------------------------------------------------------------------------ all four

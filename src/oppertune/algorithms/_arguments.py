@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Collection, Mapping
 from typing import Any
@@ -76,3 +77,15 @@ def mapping(owner: str, name: str, value: Any, allowed: Collection[str] | None =
                 f"The '{name}' argument of {owner} has unknown key(s) {unknown}; allowed: {sorted(allowed)}."
             )
     return dict(value)
+
+
+def json_compatible(owner: str, name: str, value: Any) -> Any:
+    """A value that JSON can hold (arguments are saved with the tuner's state)."""
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"The '{name}' argument of {owner} must hold only JSON-compatible values (they are saved with the "
+            f"tuner's state). Got {value!r} instead."
+        ) from None
+    return value

@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import importlib
 import inspect
-import json
 import secrets
 import warnings
 from collections.abc import Iterable, Mapping
@@ -78,13 +77,7 @@ class BayesianOptimization(TuningInstance):
             raise ValueError(
                 f"The 'optimizer_args' argument of {owner} has unknown key(s) {unknown}; allowed: {sorted(accepted)}."
             )
-        try:
-            json.dumps(self.optimizer_args, allow_nan=False)
-        except (TypeError, ValueError):
-            raise TypeError(
-                f"The 'optimizer_args' argument of {owner} must hold only JSON-compatible values (they are saved "
-                f"with the tuner's state). Got {self.optimizer_args!r} instead."
-            ) from None
+        check.json_compatible(owner, "optimizer_args", self.optimizer_args)
         n_initial = self.optimizer_args.get("n_initial_points", 10)
         if isinstance(n_initial, bool) or not isinstance(n_initial, int) or n_initial < 1:
             raise ValueError(

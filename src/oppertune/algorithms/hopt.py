@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime
 import importlib
 import inspect
-import json
 import random
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
@@ -109,13 +108,7 @@ class HOpt(TuningInstance):
         owner = type(self).__name__
         self.algo = check.choice(owner, "algo", algo, ALGOS)
         self.fmin_args = check.mapping(owner, "fmin_args", fmin_args)
-        try:
-            json.dumps(self.fmin_args, allow_nan=False)
-        except (TypeError, ValueError):
-            raise TypeError(
-                f"The 'fmin_args' argument of {owner} must hold only JSON-compatible values (they are saved with "
-                f"the tuner's state). Got {self.fmin_args!r} instead."
-            ) from None
+        check.json_compatible(owner, "fmin_args", self.fmin_args)
         self.random_seed = check.seed(owner, random_seed)
         super().__init__(parameters)
 
