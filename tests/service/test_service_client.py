@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
+
 import httpx
 import pytest
 from fastapi.testclient import TestClient
@@ -124,3 +131,77 @@ def test_gives_up_after_the_retries(api_key: str) -> None:
     with pytest.raises(ServiceError, match="Cannot reach"):
         tuner.predict()
     assert len(attempts) == 4 and len(set(attempts)) == 1  # one key for the call and its retries
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    """Answers every request with its method, path and body; closes the connection when told to."""
+
+    protocol_version = "HTTP/1.1"
+    calls: ClassVar[list[tuple[str, str, int]]] = []
+    close_after: ClassVar[bool] = False
+
+    def _answer(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.calls.append((self.command, self.path, self.client_address[1]))
+        payload = json.dumps({"prediction": {"x": 0.5}, "request_id": "r", "body": body.decode()}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+        self.close_connection = self.close_after  # closes without saying so, as an idle timeout does
+
+    def do_GET(self) -> None:
+        self._answer()
+
+    def do_POST(self) -> None:
+        self._answer()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def recorder() -> Iterator[str]:
+    _Recorder.calls = []
+    _Recorder.close_after = False
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/base"
+    server.shutdown()
+    server.server_close()
+
+
+def test_default_transport_keeps_one_connection_and_honours_the_base_path(recorder: str) -> None:
+    with RemoteTuner(recorder, "t1", "key") as tuner:
+        tuner.predict()
+        tuner.get_current_prediction(context_id="a b")
+    (m1, path1, port1), (m2, path2, port2) = _Recorder.calls
+    assert (m1, path1) == ("POST", "/base/v1/tuners/t1/predict")
+    assert (m2, path2) == ("GET", "/base/v1/tuners/t1/current-prediction?context_id=a+b")
+    assert port1 == port2  # the same kept-alive connection
+
+
+def test_default_transport_reconnects_when_the_server_closed_the_connection(recorder: str) -> None:
+    _Recorder.close_after = True
+    with RemoteTuner(recorder, "t1", "key", retries=0) as tuner:  # no retries: the reconnect is not one
+        for _ in range(3):
+            tuner.predict()
+    assert len(_Recorder.calls) == 3
+    assert len({port for _, _, port in _Recorder.calls}) == 3
+
+
+def test_default_transport_gives_up_on_a_closed_port() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(ServiceError, match="Cannot reach") as raised:
+        RemoteTuner(f"http://127.0.0.1:{port}", "t1", "key", retries=1, backoff=0.001).predict()
+    assert raised.value.status_code == 503
+
+
+def test_rejects_a_url_without_http_scheme_or_host() -> None:
+    for url in ("ftp://host/", "http://", "127.0.0.1:8000"):
+        with pytest.raises(ValueError, match="'url' must be an http"):
+            RemoteTuner(url, "t1", "key")
