@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import random
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
@@ -156,3 +158,53 @@ def test_default_mode_caps_the_number_of_contexts(monkeypatch: pytest.MonkeyPatc
     with pytest.raises(ValueError, match=r"at most 2 distinct contexts.*autoscope"):
         tuner.predict(Context({"i": 99}))
     assert tuner.dumps() == before
+
+
+def _play_pairs(tuner: PairedSearch, pairs: int, reward: Callable[[dict], float]) -> None:
+    for _ in range(2 * pairs):
+        prediction, _ = tuner.predict()
+        tuner.set_reward(reward(prediction))
+
+
+def test_step_gain_grows_on_a_steady_slope_and_shrinks_on_noise() -> None:
+    reals = [Real(n, 0.1, 0.0, 1.0) for n in "abc"]
+    slope = PairedSearch(reals, random_seed=11)
+    _play_pairs(slope, 15, lambda p: p["a"] + p["b"] + p["c"])
+    assert slope._gain > 1.0
+    rng = random.Random(0)
+    noise = PairedSearch(reals, random_seed=11)
+    _play_pairs(noise, 60, lambda p: rng.gauss(0.0, 1.0))
+    assert noise._gain < 1.0
+    assert PairedSearch.loads(noise.dumps())._gain == noise._gain
+
+
+def test_one_outlier_does_not_freeze_the_search() -> None:
+    reals = [Real(n, 0.2, 0.0, 1.0) for n in "ab"]
+
+    def climb(outlier_at: int | None) -> float:
+        tuner, rounds = PairedSearch(reals, random_seed=5), 0
+
+        def reward(p: dict) -> float:
+            nonlocal rounds
+            rounds += 1
+            return -((p["a"] - 0.8) ** 2) - (p["b"] - 0.8) ** 2 + (1e6 if rounds == outlier_at else 0.0)
+
+        _play_pairs(tuner, 40, reward)
+        return abs(tuner.center["a"] - 0.8) + abs(tuner.center["b"] - 0.8)
+
+    assert climb(outlier_at=11) < 0.1 + climb(outlier_at=None)
+
+
+def test_finds_a_combination_that_only_pays_when_two_categories_change_together() -> None:
+    params = [Categorical(n, "a", ("a", "b", "c")) for n in ("p", "q", "r", "s")]
+
+    def reward(p: dict) -> float:
+        changed = (p["p"] != "a") + (p["q"] != "a")
+        return 1.0 if (p["p"], p["q"]) == ("c", "c") else (0.5 if changed == 0 else 0.3)
+
+    found = 0
+    for seed in range(30):
+        tuner = PairedSearch(params, random_seed=seed)
+        _play_pairs(tuner, 150, reward)  # 300 rounds: without numbers a "pair" is one round
+        found += (tuner.center["p"], tuner.center["q"]) == ("c", "c")
+    assert found >= 18  # 21 of 30; 9 when exploration decayed with the single changes only

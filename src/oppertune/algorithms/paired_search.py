@@ -6,7 +6,13 @@ pair's *difference* estimates the gradient at the centre and the pair's *mean* e
 reward of the categorical choice at the centre (to second order). That gives:
 
 * numerical steps that are scale-free: the SPSA gradient goes through Adam, so each coordinate moves
-  about ``eta`` (a fraction of its range) per step whatever the reward's units and noise;
+  about ``eta`` (a fraction of its range) per step whatever the reward's units and noise. Two
+  refinements: a gradient estimate is clipped to three times its running root mean square, so a
+  heavy-tailed outlier moves the centre no more than a typical pair; and a step gain (between 1/4
+  and 2) grows while new gradient estimates agree in sign with the momentum and shrinks while they
+  disagree, so the centre settles at an optimum instead of wandering around it under noise (the
+  agreement is weighted by each coordinate's momentum-to-noise ratio, so irrelevant coordinates of a
+  sparse problem do not drag the gain down);
 * categorical choices judged fairly: most pairs keep the incumbent categories; an exploring pair
   changes one categorical parameter to one other category, and its mean is compared with the
   incumbent's recent pair means (an exponentially weighted level), so the comparison is not
@@ -14,7 +20,8 @@ reward of the categorical choice at the centre (to second order). That gives:
   advantage exceeds the noise of the incumbent's level;
 * bounded exploration: numerical points stay within ``delta`` of the centre (at least one grid
   step on coarse grids), categorical exploration changes one parameter at a time and becomes rarer
-  once every alternative was tried.
+  once every alternative was tried; it decays with the number of single *and* joint two-parameter
+  changes, so spaces where only a combination pays keep exploring long enough to find it.
 
 Without numerical parameters a "pair" is a single round.
 """
@@ -37,6 +44,8 @@ __all__ = ["PairedSearch"]
 _BETA1, _BETA2, _EPS = 0.6, 0.95, 1e-12
 _LEVEL_RATE = 0.1
 _UNTRIED_EXPLORE = 0.5
+_CLIP = 3.0  # gradient estimates are clipped to this many running root mean squares
+_GAIN_RATE, _GAIN_TARGET, _GAIN_RANGE = 0.15, 0.1, (0.25, 2.0)
 
 
 class PairedSearch(TuningInstance):
@@ -79,7 +88,9 @@ class PairedSearch(TuningInstance):
         self._base_widths = list(self._widths)
         self._exploration_scale = 1.0
         self._pair_length = 2 if self._numbers else 1
-        self._n_alternatives = sum(p.n_categories - 1 for p in self._categories)
+        alternatives = [p.n_categories - 1 for p in self._categories]
+        self._n_alternatives = sum(alternatives)
+        self._n_joint = sum(a * b for i, a in enumerate(alternatives) for b in alternatives[i + 1 :])
         self._draws = BufferedDraws(self.random_seed, "uniform")
 
         dim = len(self._numbers)
@@ -87,6 +98,7 @@ class PairedSearch(TuningInstance):
         self._m = [0.0] * dim
         self._v = [0.0] * dim
         self._steps = 0
+        self._gain = 1.0
         self._signs = [1.0] * dim
         self._phase = 0
         self._first_reward = 0.0
@@ -149,7 +161,8 @@ class PairedSearch(TuningInstance):
         )
         if untried:
             return max(self.explore, _UNTRIED_EXPLORE) * self._exploration_scale
-        return self.explore * self._exploration_scale * min(1.0, math.sqrt(self._n_alternatives / (1.0 + self._pairs)))
+        n = self._n_alternatives + self._n_joint
+        return self.explore * self._exploration_scale * min(1.0, math.sqrt(n / (1.0 + self._pairs)))
 
     def _pick_alternative(self, u: float, v: float) -> list[tuple[int, int]]:
         """One categorical change (an untried one first, chosen by ``u``), or, once every single change was
@@ -248,16 +261,27 @@ class PairedSearch(TuningInstance):
         plus, minus = self._played
         self._steps += 1
         t = self._steps
-        scale = self.eta / math.sqrt(len(self._center))
+        scale = self.eta / math.sqrt(len(self._center)) * self._gain
+        agreement = weight = 0.0
         for i in range(len(self._center)):
             spread = plus[i] - minus[i]
             g = difference / spread if spread != 0.0 else 0.0
+            if self._v[i] > 0.0:
+                bound = _CLIP * math.sqrt(self._v[i] / (1.0 - _BETA2 ** (t - 1)))
+                g = max(-bound, min(bound, g))
+                if g != 0.0:
+                    w = abs(self._m[i]) / math.sqrt(self._v[i])
+                    agreement += w if (g > 0.0) == (self._m[i] > 0.0) else -w
+                    weight += w
             self._m[i] = _BETA1 * self._m[i] + (1.0 - _BETA1) * g
             self._v[i] = _BETA2 * self._v[i] + (1.0 - _BETA2) * g * g
             v_hat = self._v[i] / (1.0 - _BETA2**t)
             if v_hat > 0.0:
                 # the first moment is not bias-corrected: steps start small and grow as gradients agree
                 self._center[i] = min(1.0, max(0.0, self._center[i] + scale * self._m[i] / (math.sqrt(v_hat) + _EPS)))
+        if weight > 0.0:
+            low, high = _GAIN_RANGE
+            self._gain = min(high, max(low, self._gain * math.exp(_GAIN_RATE * (agreement / weight - _GAIN_TARGET))))
 
     # ------------------------------------------------------------------ inspection and state
     @property
@@ -274,6 +298,7 @@ class PairedSearch(TuningInstance):
             "m": list(self._m),
             "v": list(self._v),
             "steps": self._steps,
+            "gain": self._gain,
             "signs": list(self._signs),
             "phase": self._phase,
             "first_reward": self._first_reward,
@@ -332,9 +357,13 @@ class PairedSearch(TuningInstance):
         level_var = valid.number(state["level_var"], "level_var")
         if level_var < 0:
             raise ValueError("'level_var' must be non-negative")
+        gain = valid.number(state.get("gain", 1.0), "gain")  # states saved before the gain had none
+        if not _GAIN_RANGE[0] <= gain <= _GAIN_RANGE[1]:
+            raise ValueError(f"'gain' must lie in [{_GAIN_RANGE[0]}, {_GAIN_RANGE[1]}]")
         self._draws.set_state(state["draws"])
         self._center, self._m, self._v = center.tolist(), m.tolist(), v.tolist()
         self._steps = valid.non_negative_int(state["steps"], "steps")
+        self._gain = gain
         self._signs, self._phase = signs.tolist(), state["phase"]
         self._first_reward = valid.number(state["first_reward"], "first_reward")
         self._played = played_points
