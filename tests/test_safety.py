@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 
@@ -137,10 +138,12 @@ def test_limits_and_max_step_clamp_every_served_value() -> None:
         max_step={"n": 5},
     )  # fmt: skip
     previous = None
-    for x in play(tuner, 200, reward=lambda x: 10 * x["a"] + x["n"]):
+    for _ in range(200):
+        x, rid = tuner.predict()
         assert x["a"] <= 0.3 and 5 <= x["n"] <= 20 and x["n"] % 5 == 0 and x["m"] == "x"
-        if previous is not None:
-            assert abs(x["n"] - previous["n"]) <= 5
+        if previous is not None and tuner.round_metadata(rid)["served_by"] == "learner":
+            assert abs(x["n"] - previous["n"]) <= 5  # returning to a configuration already served is not limited
+        tuner.set_reward(10 * x["a"] + x["n"])
         previous = x
     assert "clamped" in kinds(tuner)
 
@@ -257,3 +260,74 @@ def test_only_fresh_tuners_can_be_guarded() -> None:
         Guarded(guarded())
     with pytest.raises(ValueError, match="not an algorithm"):
         create_tuning_instance(PARAMS, "guarded")
+
+
+def test_noise_allowance_ignores_drops_within_the_measured_noise() -> None:
+    tuner = guarded(baseline_rounds=3, margin=0.1)
+    for reward in (9.0, 11.0, 10.0):  # baseline 10, noise sd 0.82: a violation needs < 10 - 0.1 - 2 * 0.82
+        tuner.predict()
+        tuner.set_reward(reward)
+    tuner.predict()
+    tuner.set_reward(8.5)
+    assert tuner.exploration_scale == 1.0 and "regression" not in kinds(tuner)
+    tuner.predict()
+    tuner.set_reward(8.0)
+    assert tuner.exploration_scale == 0.5 and "regression" in kinds(tuner)
+
+
+def test_confirmations_share_the_probe_slot() -> None:
+    tuner = guarded(baseline_rounds=3, probe_every=5)
+    rng, sources = random.Random(4), []
+    for _ in range(80):
+        x, rid = tuner.predict()
+        sources.append(tuner.round_metadata(rid)["served_by"])
+        tuner.set_reward(score(x) + rng.gauss(0.0, 0.01))
+    assert "confirm" in sources and "incumbent" in sources
+    rails_rounds = [i for i, s in enumerate(sources) if s in ("confirm", "incumbent")]
+    assert all(b - a >= 5 for a, b in itertools.pairwise(rails_rounds))  # one round in probe_every at most
+
+
+def cliff_reward(x: dict) -> float:
+    return 0.0 if x["a"] + x["b"] > 1.3 else 1.0 + x["a"] + x["b"]  # better up to the edge, then it falls over
+
+
+def test_after_a_collapse_the_rails_keep_out_of_its_region() -> None:
+    params = [Real("a", 0.3, 0.0, 1.0), Real("b", 0.3, 0.0, 1.0)]
+    tuner = create_tuning_instance(params, algorithm_args={"random_seed": 2}, safety={})
+    assert isinstance(tuner, Guarded)
+    falls, served_after_fall, saved = [], [], ""
+    for t in range(300):
+        x, rid = tuner.predict()
+        if falls and falls[-1] == t - 1:
+            served_after_fall.append(tuner.round_metadata(rid)["served_by"])
+        reward = cliff_reward(x)
+        if reward == 0.0:
+            falls.append(t)
+        tuner.set_reward(reward)
+        if t == 250:
+            saved = tuner.dumps()
+    assert len(falls) == 1, falls  # the first fall is unavoidable; the rails keep out after it
+    assert served_after_fall == ["incumbent"]
+    assert {"collapse", "avoided"} <= set(kinds(tuner))
+    first, second = TuningInstance.loads(saved), TuningInstance.loads(saved)  # unsafe regions survive the state
+    assert play(first, 50, reward=cliff_reward) == play(second, 50, reward=cliff_reward)
+    assert first.dumps() == second.dumps() and '"unsafe":[[' in saved
+
+
+def test_without_rails_the_same_learner_falls_over_repeatedly() -> None:
+    params = [Real("a", 0.3, 0.0, 1.0), Real("b", 0.3, 0.0, 1.0)]
+    tuner = create_tuning_instance(params, algorithm_args={"random_seed": 2})
+    assert sum(cliff_reward(x) == 0.0 for x in play(tuner, 300, reward=cliff_reward)) > 1
+
+
+@pytest.mark.parametrize(
+    ("rails", "fragment"),
+    [
+        ({"collapse": 1.0}, "'collapse' argument of Guarded must be > 1"),
+        ({"noise_allowance": -1.0}, "'noise_allowance' argument of Guarded must be a non-negative float"),
+    ],
+)
+def test_collapse_and_noise_settings_are_checked(rails: dict, fragment: str) -> None:
+    with pytest.raises(ValueError) as info:
+        guarded(**rails)
+    assert fragment in str(info.value)

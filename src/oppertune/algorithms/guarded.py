@@ -7,19 +7,30 @@ first), keeps an incumbent backed by repeated evidence, and decides every round 
 * ``baseline``: the starting configuration, while the baseline is being measured;
 * ``learner``: the wrapped tuner's proposal, clamped to the hard limits and the maximum change
   per round;
-* ``incumbent``: the best-known configuration — after a regression, during a rollback or a
-  freeze, and every ``probe_every`` rounds as a probe for the drift detector;
-* ``confirm``: a promising configuration served again, so that the incumbent rests on at least
-  two rounds rather than one lucky one.
+* ``incumbent``: the best-known configuration — after a regression or a collapse, during a
+  rollback or a freeze, and every ``probe_every`` rounds as a probe for the drift detector;
+* ``confirm``: a promising configuration (one that beat the incumbent by more than the reward
+  noise) served again in the next probe slot instead of the incumbent, so that the incumbent rests
+  on at least two rounds rather than one lucky one. Probes and confirmations together take one
+  round in ``probe_every``.
 
-A round whose reward falls below ``baseline - margin`` is a violation. When ``k`` of the last
+A round whose reward falls below ``baseline - margin`` by more than ``noise_allowance`` standard
+deviations of the measured reward noise (pooled over contexts until a context has its own) is a
+violation: a single round cannot tell a smaller drop from noise. When ``k`` of the last
 ``n`` rounds violate, the next round serves the incumbent and exploration halves (the learner's
 perturbations shrink, or the proposal is pulled towards the incumbent for learners that cannot
 shrink); ``recover_after`` good rounds in a row double it again. ``rollback_after`` such triggers
 within ``rollback_window`` rounds roll back automatically: the incumbent is served for
 ``cooldown`` rounds. A two-sided CUSUM on the standardised rewards of incumbent rounds detects a
 sustained shift; then the baseline is measured again, stale evidence is dropped and the learner
-explores anew. Every decision is recorded in `events` and in the round's request metadata.
+explores anew.
+
+A round that falls ``collapse`` times further below the baseline than a violation (the service fell
+over) marks an unsafe region: the collapsed configuration and the direction from the incumbent of
+the time. The next round serves the incumbent, and from then on a learner's proposal that goes
+further in that direction than halfway to the collapse (and further than the incumbent does) is
+pulled back towards the incumbent, or replaced by it. Every decision is recorded in `events` and in
+the round's request metadata.
 """
 
 from __future__ import annotations
@@ -44,11 +55,13 @@ _MIN_SCALE = 1.0 / 16.0
 _MAX_EVENTS = 1000
 _MAX_CANDIDATES = 8
 _CUSUM_SLACK = 0.5
+_MAX_UNSAFE = 16
+_PULLBACKS = 3
 
 _RAIL_ARGUMENTS = (
     "baseline", "baseline_rounds", "margin", "relative_margin", "violations", "recover_after", "rollback_after",
     "rollback_window", "cooldown", "limits", "max_step", "max_step_fraction", "probe_every", "drift_threshold",
-    "random_seed",
+    "noise_allowance", "collapse", "random_seed",
 )  # fmt: skip
 
 
@@ -57,7 +70,7 @@ class _ContextRails:
 
     __slots__ = (
         "baseline", "baseline_samples", "candidates", "confirm", "cusum_high", "cusum_low", "good_streak",
-        "guard_next", "incumbent", "last_served", "pending", "since_probe", "spread", "spread_n", "window",
+        "guard_next", "incumbent", "last_served", "pending", "since_probe", "spread", "spread_n", "unsafe", "window",
     )  # fmt: skip
 
     def __init__(self, baseline: float | None) -> None:
@@ -77,6 +90,8 @@ class _ContextRails:
         self.spread_n = 0
         self.last_served: dict[str, Any] | None = None
         self.pending: tuple[str, dict[str, Any], list[str]] | None = None
+        # each unsafe region: [collapsed configuration, the incumbent when it collapsed]
+        self.unsafe: list[list[dict[str, Any]]] = []
 
     def to_json(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}
@@ -85,7 +100,7 @@ class _ContextRails:
     def from_json(cls, data: Mapping[str, Any]) -> _ContextRails:
         rails = cls(None)
         for name in cls.__slots__:
-            setattr(rails, name, data[name])
+            setattr(rails, name, data.get(name, []) if name == "unsafe" else data[name])  # older states: none
         if rails.pending is not None:
             rails.pending = (rails.pending[0], dict(rails.pending[1]), list(rails.pending[2]))
         return rails
@@ -112,6 +127,10 @@ class Guarded(TuningInstance):
         max_step_fraction: Largest change per exploring round as a fraction of every numerical range.
         probe_every: Every this many rounds the incumbent is served as a probe for drift detection.
         drift_threshold: CUSUM threshold, in standard deviations of the incumbent's reward.
+        noise_allowance: Standard deviations of the reward noise a round may fall below ``baseline - margin``
+            before it counts as a violation.
+        collapse: A round whose drop below the baseline is this many times a violation's (margin plus noise
+            allowance) is a collapse; its neighbourhood becomes unsafe. Must be > 1.
         random_seed: Seed of the rails' own random choices.
     """
 
@@ -134,7 +153,9 @@ class Guarded(TuningInstance):
         max_step: Mapping[str, float] | None = None,
         max_step_fraction: float | None = None,
         probe_every: int = 10,
-        drift_threshold: float = 6.0,
+        drift_threshold: float = 5.0,
+        noise_allowance: float = 2.0,
+        collapse: float = 3.0,
         random_seed: int | None = None,
     ) -> None:
         owner = type(self).__name__
@@ -171,6 +192,13 @@ class Guarded(TuningInstance):
         self.cooldown = _int_at_least(owner, "cooldown", cooldown, 0)
         self.probe_every = _int_at_least(owner, "probe_every", probe_every, 2)
         self.drift_threshold = check.positive_float(owner, "drift_threshold", drift_threshold)
+        self.noise_allowance = check.non_negative_float(owner, "noise_allowance", noise_allowance)
+        self.collapse = check.positive_float(owner, "collapse", collapse)
+        if self.collapse <= 1.0:
+            raise ValueError(
+                f"The 'collapse' argument of {owner} must be > 1 (a collapse is a deeper drop than a violation). "
+                f"Got {collapse!r} instead."
+            )
         self.random_seed = check.seed(owner, random_seed)
         super().__init__(tuner.parameters)
         self.limits = self._check_limits(owner, limits)
@@ -317,33 +345,76 @@ class Guarded(TuningInstance):
         elif rails.guard_next:
             source, config = "incumbent", dict(incumbent)
             rails.guard_next = False
-        elif rails.confirm is not None:
-            source, config = "confirm", dict(rails.candidates[rails.confirm][0])
         elif rails.since_probe >= self.probe_every:
-            source, config = "incumbent", dict(incumbent)
+            if rails.confirm is not None:
+                source, config = "confirm", dict(rails.candidates[rails.confirm][0])
+            else:
+                source, config = "incumbent", dict(incumbent)
         else:
             source = "learner"
             proposal = dict(self.tuner._predict(context))
             if not self._scales_natively and self._scale < 1.0:
-                proposal = self._pull_towards(proposal, incumbent)
+                proposal = self._pull_towards(proposal, incumbent, self._scale)
             config, clamped = self._clamp(proposal, rails.last_served)
             if clamped:
                 self._record(context.id, "clamped", f"limited {', '.join(clamped)}", configuration=config)
+            if rails.unsafe and self._unsafe(rails, config, incumbent):
+                config = self._keep_out(rails, config, incumbent)
+                clamped = [*clamped, "unsafe region"]
+                self._record(context.id, "avoided", "the proposal entered an unsafe region: pulled back",
+                             configuration=config)  # fmt: skip
         rails.pending = (source, config, clamped)
         rails.last_served = config
         return config
 
-    def _pull_towards(self, proposal: dict[str, Any], incumbent: Mapping[str, Any]) -> dict[str, Any]:
+    def _pull_towards(self, proposal: dict[str, Any], incumbent: Mapping[str, Any], scale: float) -> dict[str, Any]:
         pulled = {}
         for name, value in proposal.items():
             p = self._by_name[name]
             if isinstance(p, Categorical):
-                keep = value == incumbent[name] or self._draws.take_one() < self._scale
+                keep = value == incumbent[name] or self._draws.take_one() < scale
                 pulled[name] = value if keep else incumbent[name]
             else:
                 here, there = float(transform(p, incumbent[name])), float(transform(p, value))
-                pulled[name] = p.from_unit(here + self._scale * (there - here))
+                pulled[name] = p.from_unit(here + scale * (there - here))
         return pulled
+
+    # ------------------------------------------------------------------ unsafe regions
+    def _progress(self, config: Mapping[str, Any], collapsed: Mapping[str, Any], origin: Mapping[str, Any]) -> float:
+        """How far ``config`` goes from ``origin`` towards ``collapsed`` (0: not at all, 1: as far), in unit space;
+        a categorical parameter that the collapse changed counts one unit, reached when ``config`` shares its value."""
+        along = length = 0.0
+        for name, bad in collapsed.items():
+            p = self._by_name[name]
+            start = origin[name]
+            if isinstance(p, Categorical):
+                if bad != start:
+                    length += 1.0
+                    along += config[name] == bad
+                continue
+            step = float(transform(p, bad)) - float(transform(p, start))
+            length += step * step
+            along += step * (float(transform(p, config[name])) - float(transform(p, start)))
+        return along / length if length > 0.0 else math.inf * (config == collapsed)
+
+    def _unsafe(self, rails: _ContextRails, config: Mapping[str, Any], incumbent: Mapping[str, Any]) -> bool:
+        """Whether ``config`` goes past halfway towards a collapse, and further than the (proven) incumbent."""
+        for collapsed, origin in rails.unsafe:
+            progress = self._progress(config, collapsed, origin)
+            if progress >= 0.5 and progress > self._progress(incumbent, collapsed, origin):
+                return True
+        return False
+
+    def _keep_out(self, rails: _ContextRails, config: dict[str, Any], incumbent: Mapping[str, Any]) -> dict[str, Any]:
+        """``config`` pulled halfway to the incumbent until it leaves every unsafe region (else the incumbent)."""
+        scale = 1.0
+        for _ in range(_PULLBACKS):
+            scale /= 2.0
+            pulled = {name: (incumbent[name] if isinstance(self._by_name[name], Categorical) else value)
+                      for name, value in self._pull_towards(config, incumbent, scale).items()}  # fmt: skip
+            if not self._unsafe(rails, pulled, incumbent):
+                return pulled
+        return dict(incumbent)
 
     def _clamp(self, proposal: dict[str, Any], previous: Mapping[str, Any] | None) -> tuple[dict[str, Any], list[str]]:
         config, clamped = dict(proposal), []
@@ -385,7 +456,7 @@ class Guarded(TuningInstance):
             self._update_candidate(rails, rails.confirm, r)  # type: ignore[arg-type]
             rails.confirm = None
             self._choose_incumbent(rails, context)
-            rails.since_probe += 1
+            rails.since_probe = 0
         else:
             rails.since_probe = 0
             if self._mode == "rolled_back":
@@ -396,7 +467,7 @@ class Guarded(TuningInstance):
             if self._drifted(rails, r, context):
                 return
             self._update_candidate(rails, rails.incumbent, r)
-        self._guard(rails, r, context)
+        self._guard(rails, r, context, config)
 
     def _learn_baseline(self, rails: _ContextRails, r: float, context: Context) -> None:
         rails.baseline_samples.append(r)
@@ -412,14 +483,25 @@ class Guarded(TuningInstance):
         rails.baseline_samples = []
         self._record(context.id, "baseline", f"baseline reward {mean:.6g} from {len(samples)} round(s)")
 
-    def _threshold(self, rails: _ContextRails) -> float:
-        baseline = rails.baseline if rails.baseline is not None else 0.0
-        margin = self.margin if self.margin is not None else self.relative_margin * abs(baseline)  # type: ignore[operator]
-        return baseline - margin
+    def _allowance(self, rails: _ContextRails) -> float:
+        """How far below the baseline a round may fall before it violates: the margin plus the noise allowance."""
+        margin = self.margin if self.margin is not None else self.relative_margin * abs(rails.baseline)  # type: ignore[operator,arg-type]
+        return margin + self.noise_allowance * self._noise(rails)
 
-    def _guard(self, rails: _ContextRails, r: float, context: Context) -> None:
+    def _noise(self, rails: _ContextRails) -> float:
+        """The reward noise: the spread of repeated rounds of this context, or pooled over contexts until it has 3."""
+        if rails.spread_n >= 3:
+            return math.sqrt(rails.spread / rails.spread_n)
+        count = sum(c.spread_n for c in self._contexts.values())
+        return math.sqrt(sum(c.spread for c in self._contexts.values()) / count) if count >= 3 else 0.0
+
+    def _guard(self, rails: _ContextRails, r: float, context: Context, config: dict[str, Any]) -> None:
         k, n = self.violations
-        violated = r < self._threshold(rails)
+        baseline, allowance = float(rails.baseline), self._allowance(rails)  # type: ignore[arg-type]
+        threshold = baseline - allowance
+        violated = r < threshold
+        if r < baseline - self.collapse * allowance and config != rails.candidates[rails.incumbent][0]:
+            self._mark_unsafe(rails, r, context, config)
         rails.window = [*rails.window[-(n - 1) :], violated] if n > 1 else [violated]
         if not violated:
             rails.good_streak += 1
@@ -434,7 +516,6 @@ class Guarded(TuningInstance):
         rails.window = []
         rails.guard_next = True
         self._set_scale(max(_MIN_SCALE, self._scale / 2.0))
-        threshold = self._threshold(rails)
         self._record(
             context.id, "regression",
             f"reward {r:.6g} below {threshold:.6g} in {k} of the last {n} round(s): serving the incumbent, "
@@ -445,6 +526,12 @@ class Guarded(TuningInstance):
         if len(self._triggers) >= self.rollback_after and self._mode == "exploring":
             self._triggers = []
             self._start_rollback(f"{self.rollback_after} regressions within {self.rollback_window} rounds")
+
+    def _mark_unsafe(self, rails: _ContextRails, r: float, context: Context, config: dict[str, Any]) -> None:
+        rails.unsafe = [*rails.unsafe[-(_MAX_UNSAFE - 1) :], [dict(config), dict(rails.candidates[rails.incumbent][0])]]
+        rails.guard_next = True
+        reason = f"reward {r:.6g} collapsed far below the baseline {rails.baseline:.6g}: its neighbourhood is unsafe"
+        self._record(context.id, "collapse", reason, configuration=config)
 
     def _start_rollback(self, reason: str) -> None:
         self._mode, self._cooldown_left = "rolled_back", max(1, self.cooldown)
@@ -471,8 +558,7 @@ class Guarded(TuningInstance):
         """A round that beats the incumbent by more than its noise becomes a candidate, to be served again."""
         if not rails.candidates or rails.confirm is not None:
             return
-        sigma = math.sqrt(rails.spread / rails.spread_n) if rails.spread_n >= 2 else 0.0
-        if r <= rails.candidates[rails.incumbent][2] + sigma:
+        if r <= rails.candidates[rails.incumbent][2] + self._noise(rails):
             return
         rails.candidates.append([dict(config), 1, r, 0.0])
         if len(rails.candidates) > _MAX_CANDIDATES:

@@ -326,7 +326,7 @@ class EventPublic(BaseModel):
 
     round: int
     context_id: str
-    kind: str = Field(description="baseline, incumbent, regression, widen, rollback, freeze, resume, drift, clamped.")
+    kind: str = Field(description="baseline, incumbent, regression, widen, rollback, freeze, resume, drift, clamped, collapse, avoided.")
     reason: str
     configuration: dict[str, Any] | None = None
 
