@@ -208,3 +208,32 @@ def test_finds_a_combination_that_only_pays_when_two_categories_change_together(
         _play_pairs(tuner, 150, reward)  # 300 rounds: without numbers a "pair" is one round
         found += (tuner.center["p"], tuner.center["q"]) == ("c", "c")
     assert found >= 18  # 21 of 30; 9 when exploration decayed with the single changes only
+
+
+def test_exploration_scale_shrinks_perturbations_and_steps_together() -> None:
+    params = [Real("a", 0.5, 0.0, 1.0), Real("b", 0.5, 0.0, 1.0)]
+    moves = {}
+    for scale in (1.0, 0.5):
+        tuner = PairedSearch(params, random_seed=3)
+        tuner._set_exploration_scale(scale)
+        plus, _ = tuner.predict()
+        tuner.set_reward(plus["a"] + plus["b"])
+        minus, _ = tuner.predict()
+        tuner.set_reward(minus["a"] + minus["b"])
+        moves[scale] = (plus["a"] - minus["a"], tuner.center["a"] - 0.5)
+    assert math.isclose(moves[0.5][0], 0.5 * moves[1.0][0])
+    assert moves[1.0][1] > 0.0 and math.isclose(moves[0.5][1], 0.5 * moves[1.0][1])
+
+
+def test_grid_parameters_keep_exploring_below_one_grid_step() -> None:
+    tuner = PairedSearch([Integer("n", 8, 0, 16, step=4)], random_seed=5)  # the perturbation is one grid step
+    tuner._set_exploration_scale(0.25)
+    perturbed = 0
+    for _ in range(200):
+        plus, _ = tuner.predict()
+        tuner.set_reward(1.0)
+        minus, _ = tuner.predict()
+        tuner.set_reward(1.0)
+        assert abs(plus["n"] - minus["n"]) in (0, 8) and tuner.center["n"] == 8
+        perturbed += plus["n"] != minus["n"]
+    assert 30 <= perturbed <= 70  # about a quarter of the pairs, one grid step either side

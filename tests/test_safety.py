@@ -58,7 +58,7 @@ def test_given_baseline_skips_measuring() -> None:
 
 
 def test_regression_serves_the_incumbent_and_halves_exploration() -> None:
-    tuner = guarded(baseline=5.0, margin=0.1)
+    tuner = guarded(baseline=5.0, margin=0.1, start_scale=1.0)
     _x, _ = tuner.predict()
     tuner.set_reward(1.0)  # far below 5.0 - 0.1
     assert "regression" in kinds(tuner) and tuner.exploration_scale == 0.5
@@ -68,7 +68,7 @@ def test_regression_serves_the_incumbent_and_halves_exploration() -> None:
 
 
 def test_exploration_widens_again_after_good_rounds() -> None:
-    tuner = guarded(baseline=0.0, margin=1.0, recover_after=3)
+    tuner = guarded(baseline=0.0, margin=1.0, recover_after=3, start_scale=1.0)
     tuner.predict()
     tuner.set_reward(-5.0)
     assert tuner.exploration_scale == 0.5
@@ -77,7 +77,7 @@ def test_exploration_widens_again_after_good_rounds() -> None:
 
 
 def test_k_of_n_rule() -> None:
-    tuner = guarded(baseline=0.0, margin=1.0, violations=(2, 3))
+    tuner = guarded(baseline=0.0, margin=1.0, violations=(2, 3), start_scale=1.0)
     for reward, expected in ((-5.0, 1.0), (0.0, 1.0), (-5.0, 0.5)):
         tuner.predict()
         tuner.set_reward(reward)
@@ -263,7 +263,7 @@ def test_only_fresh_tuners_can_be_guarded() -> None:
 
 
 def test_noise_allowance_ignores_drops_within_the_measured_noise() -> None:
-    tuner = guarded(baseline_rounds=3, margin=0.1)
+    tuner = guarded(baseline_rounds=3, margin=0.1, start_scale=1.0)
     for reward in (9.0, 11.0, 10.0):  # baseline 10, noise sd 0.82: a violation needs < 10 - 0.1 - 2 * 0.82
         tuner.predict()
         tuner.set_reward(reward)
@@ -331,3 +331,19 @@ def test_collapse_and_noise_settings_are_checked(rails: dict, fragment: str) -> 
     with pytest.raises(ValueError) as info:
         guarded(**rails)
     assert fragment in str(info.value)
+
+
+def test_exploration_starts_cautious_and_widens_after_good_rounds() -> None:
+    tuner = guarded(baseline=0.0, margin=1.0, recover_after=3, start_scale=0.25)
+    assert tuner.exploration_scale == 0.25 and tuner.tuner._per_context == {}
+    play(tuner, 3, reward=lambda x: 10.0)
+    assert tuner.exploration_scale == 0.5 and tuner.tuner._per_context[""]._exploration_scale == 0.5
+    play(tuner, 3, reward=lambda x: 10.0)
+    assert tuner.exploration_scale == 1.0
+    assert guarded().exploration_scale == 0.5  # the default start
+
+
+@pytest.mark.parametrize("start_scale", [0.0, 0.01, 1.5, "half"])
+def test_start_scale_must_lie_in_range(start_scale: object) -> None:
+    with pytest.raises(ValueError, match="start_scale"):
+        guarded(start_scale=start_scale)

@@ -16,12 +16,13 @@ first), keeps an incumbent backed by repeated evidence, and decides every round 
 
 A round whose reward falls below ``baseline - margin`` by more than ``noise_allowance`` standard
 deviations of the measured reward noise (pooled over contexts until a context has its own) is a
-violation: a single round cannot tell a smaller drop from noise. When ``k`` of the last
-``n`` rounds violate, the next round serves the incumbent and exploration halves (the learner's
-perturbations shrink, or the proposal is pulled towards the incumbent for learners that cannot
-shrink); ``recover_after`` good rounds in a row double it again. ``rollback_after`` such triggers
-within ``rollback_window`` rounds roll back automatically: the incumbent is served for
-``cooldown`` rounds. A two-sided CUSUM on the standardised rewards of incumbent rounds detects a
+violation: a single round cannot tell a smaller drop from noise. Exploration starts at
+``start_scale`` of the learner's own (a trust region: the learner's perturbations and steps shrink
+together, or the proposal is pulled towards the incumbent for learners that cannot shrink);
+``recover_after`` good rounds in a row double it, up to the full size. When ``k`` of the last ``n``
+rounds violate, the next round serves the incumbent and exploration halves. ``rollback_after``
+such triggers within ``rollback_window`` rounds roll back automatically: the incumbent is served
+for ``cooldown`` rounds. A two-sided CUSUM on the standardised rewards of incumbent rounds detects a
 sustained shift; then the baseline is measured again, stale evidence is dropped and the learner
 explores anew.
 
@@ -61,7 +62,7 @@ _PULLBACKS = 3
 _RAIL_ARGUMENTS = (
     "baseline", "baseline_rounds", "margin", "relative_margin", "violations", "recover_after", "rollback_after",
     "rollback_window", "cooldown", "limits", "max_step", "max_step_fraction", "probe_every", "drift_threshold",
-    "noise_allowance", "collapse", "random_seed",
+    "noise_allowance", "collapse", "start_scale", "random_seed",
 )  # fmt: skip
 
 
@@ -131,6 +132,8 @@ class Guarded(TuningInstance):
             before it counts as a violation.
         collapse: A round whose drop below the baseline is this many times a violation's (margin plus noise
             allowance) is a collapse; its neighbourhood becomes unsafe. Must be > 1.
+        start_scale: The exploration scale of the first rounds, in [1/16, 1]; it doubles after every
+            ``recover_after`` good rounds.
         random_seed: Seed of the rails' own random choices.
     """
 
@@ -156,6 +159,7 @@ class Guarded(TuningInstance):
         drift_threshold: float = 5.0,
         noise_allowance: float = 2.0,
         collapse: float = 3.0,
+        start_scale: float = 0.5,
         random_seed: int | None = None,
     ) -> None:
         owner = type(self).__name__
@@ -199,6 +203,11 @@ class Guarded(TuningInstance):
                 f"The 'collapse' argument of {owner} must be > 1 (a collapse is a deeper drop than a violation). "
                 f"Got {collapse!r} instead."
             )
+        self.start_scale = _finite(owner, "start_scale", start_scale)
+        if not _MIN_SCALE <= self.start_scale <= 1.0:
+            raise ValueError(
+                f"The 'start_scale' argument of {owner} must lie in [{_MIN_SCALE}, 1]. Got {start_scale!r} instead."
+            )
         self.random_seed = check.seed(owner, random_seed)
         super().__init__(tuner.parameters)
         self.limits = self._check_limits(owner, limits)
@@ -212,8 +221,8 @@ class Guarded(TuningInstance):
         self._initial = {p.name: p.val for p in self._tuned}
         self._by_name = {p.name: p for p in self._tuned}
         self._contexts: dict[str, _ContextRails] = {}
-        self._scale = 1.0
-        self._scales_natively = tuner._set_exploration_scale(1.0)
+        self._scale = self.start_scale
+        self._scales_natively = tuner._set_exploration_scale(self.start_scale)
         self._mode = "exploring"  # or "frozen" or "rolled_back"
         self._cooldown_left = 0
         self._triggers: list[int] = []

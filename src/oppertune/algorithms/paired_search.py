@@ -86,6 +86,7 @@ class PairedSearch(TuningInstance):
             max(per_coordinate, 0.51 / p.n_steps) if p.n_steps else per_coordinate for p in self._numbers
         ]  # fmt: skip
         self._base_widths = list(self._widths)
+        self._perturb = [1.0] * len(self._numbers)
         self._exploration_scale = 1.0
         self._pair_length = 2 if self._numbers else 1
         alternatives = [p.n_categories - 1 for p in self._categories]
@@ -133,6 +134,10 @@ class PairedSearch(TuningInstance):
     def _start_pair(self) -> None:
         draws = self._draws
         self._signs = [1.0 if u < 0.5 else -1.0 for u in draws.take(len(self._numbers))] if self._numbers else []
+        if any(p < 1.0 for p in self._perturb):
+            self._signs = [
+                s if u < p else 0.0 for s, p, u in zip(self._signs, self._perturb, draws.take(len(self._perturb)))
+            ]
         self._pair_choice = list(self._incumbent)
         self._exploring = None
         if self._n_alternatives and draws.take_one() < self._exploration_probability():
@@ -142,8 +147,16 @@ class PairedSearch(TuningInstance):
             self._exploring = changes
 
     def _set_exploration_scale(self, scale: float) -> bool:
+        """Scale the perturbations and the steps together. A grid parameter whose scaled perturbation would be
+        under one grid step is still perturbed by one step, in a fraction of the pairs: the expected
+        perturbation shrinks with the scale, and the parameter never freezes."""
         self._exploration_scale = scale
-        self._widths = [w * scale for w in self._base_widths]
+        self._widths, self._perturb = [], []
+        for p, width in zip(self._numbers, self._base_widths):
+            least = 0.51 / p.n_steps if p.n_steps else 0.0
+            scaled = width * scale
+            self._widths.append(max(scaled, least))
+            self._perturb.append(min(1.0, scaled / least) if least else 1.0)
         return True
 
     def _reexplore(self) -> None:
@@ -261,11 +274,13 @@ class PairedSearch(TuningInstance):
         plus, minus = self._played
         self._steps += 1
         t = self._steps
-        scale = self.eta / math.sqrt(len(self._center)) * self._gain
+        scale = self.eta / math.sqrt(len(self._center)) * self._gain * self._exploration_scale
         agreement = weight = 0.0
         for i in range(len(self._center)):
             spread = plus[i] - minus[i]
-            g = difference / spread if spread != 0.0 else 0.0
+            if spread == 0.0:  # not perturbed in this pair: no evidence about this coordinate
+                continue
+            g = difference / spread
             if self._v[i] > 0.0:
                 bound = _CLIP * math.sqrt(self._v[i] / (1.0 - _BETA2 ** (t - 1)))
                 g = max(-bound, min(bound, g))
@@ -321,8 +336,8 @@ class PairedSearch(TuningInstance):
         m = valid.vector(state["m"], dim, "m")
         v = valid.vector(state["v"], dim, "v")
         signs = valid.vector(state["signs"], dim, "signs")
-        if any(s not in (1.0, -1.0) for s in signs) or any(x < 0 for x in v):
-            raise ValueError("'signs' must be +-1 and 'v' non-negative")
+        if any(s not in (1.0, -1.0, 0.0) for s in signs) or any(x < 0 for x in v):
+            raise ValueError("'signs' must be +-1 or 0 and 'v' non-negative")
         played = state["played"]
         if not isinstance(played, list) or len(played) != 2:
             raise ValueError("'played' must hold two points")

@@ -326,7 +326,10 @@ class EventPublic(BaseModel):
 
     round: int
     context_id: str
-    kind: str = Field(description="baseline, incumbent, regression, widen, rollback, freeze, resume, drift, clamped, collapse, avoided.")
+    kind: str = Field(
+        description="baseline, incumbent, regression, widen, rollback, freeze, resume, drift, clamped, "
+        "collapse or avoided."
+    )
     reason: str
     configuration: dict[str, Any] | None = None
 
