@@ -527,6 +527,7 @@ class Storage:
         else:
             self.engine = create_engine(self.url, pool_size=pool_size, max_overflow=_POOL_OVERFLOW, pool_recycle=3600)
         self._write: Engine = self.engine.execution_options(oppertune_write=True)  # type: ignore[assignment]
+        self._autocommit: Engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")  # type: ignore[assignment]
         # SQLite has one writer at a time: this process's writers queue on a mutex (woken at once)
         # rather than in SQLite's busy handler, which polls with sleeps of up to 100 ms.
         self._writers: AbstractContextManager[Any] = threading.Lock() if self.backend == "sqlite" else nullcontext()
@@ -985,7 +986,7 @@ class Storage:
         the cached version and the idempotency key is new; otherwise nothing is written and `_STALE` is
         returned (the locked path then decides: a newer version, a replay, or an error to raise).
 
-        On PostgreSQL this takes the common case from five exchanges with the server to two.
+        On PostgreSQL this takes the common case from five exchanges with the server to one.
         """
         now = self._clock()
         opened = json.loads(facts.rounds_opened) if facts.rounds_opened else {}
@@ -998,7 +999,8 @@ class Storage:
             return _STALE
         if not change.changed:
             return _STALE
-        with self._transaction() as conn:
+        # One statement is one transaction in autocommit mode: a single exchange with the server.
+        with _database_errors(), self._autocommit.connect() as conn:
             cursor = conn.connection.cursor()
             written, rounds_opened = self._save(cursor, tuner_id, facts.seq, version, change, key, result)
             cursor.close()
