@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from oppertune.algorithms import create_tuning_instance
 from oppertune.service.aggregation import Policy
@@ -16,6 +17,7 @@ from oppertune.service.errors import (
     NoOpenRoundError,
     RequestNotFoundError,
     RoundAlreadyClosedError,
+    ServiceUnavailableError,
     TunerNotFoundError,
 )
 from oppertune.service.storage import SCHEMA_VERSION, Idempotency, Storage, api_keys, hash_key, schema_version
@@ -273,3 +275,32 @@ def test_concurrent_writers_on_one_tuner_are_serialised(database_url: str, stora
     history, _ = storage.history("alpha", tuner_id, limit=1000)
     assert storage.get_tuner("alpha", tuner_id)["iteration"] == len(acked) == len(history)
     assert sorted(r["reward"] for r in history) == sorted(acked)
+
+
+def test_lost_database_connections_answer_unavailable_then_recover(pg_url: str) -> None:
+    """Connections the server drops mid-load: the call is refused as retryable, nothing half-done, then it works."""
+    store = Storage(pg_url, pool_size=2)
+    store.migrate()
+    try:
+        tuner_id = new_tuner(store)
+        for _ in range(3):  # the tuner cached with its row: the next change takes the optimistic path
+            store.predict("alpha", tuner_id)
+            store.set_reward("alpha", tuner_id, 0.5)
+        admin = Storage(pg_url)
+        with admin.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+        admin.close()
+        with pytest.raises(ServiceUnavailableError):
+            store.predict("alpha", tuner_id)
+        for _ in range(4):  # the broken connections leave the pool
+            with contextlib.suppress(ServiceUnavailableError):
+                store.predict("alpha", tuner_id)
+        assert store.set_reward("alpha", tuner_id, 0.5) == {"iteration": 4}
+        assert len(store.history("alpha", tuner_id)[0]) == 4
+    finally:
+        store.close()

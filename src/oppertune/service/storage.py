@@ -37,6 +37,7 @@ import logging
 import math
 import re
 import secrets
+import sqlite3
 import threading
 import time
 import uuid
@@ -348,14 +349,28 @@ def _user_errors() -> Iterator[None]:
         raise InvalidInputError(str(exc)) from None
 
 
+def _unavailable_errors() -> tuple[type[Exception], ...]:
+    """SQLAlchemy's and the drivers' own: the hot path runs statements on the driver's cursor."""
+    errors: list[type[Exception]] = [OperationalError, sqlite3.OperationalError]
+    with suppress(ImportError):
+        import psycopg
+
+        errors += [psycopg.OperationalError, psycopg.InterfaceError]
+    return tuple(errors)
+
+
+_UNAVAILABLE = _unavailable_errors()
+
+
 @contextmanager
 def _database_errors() -> Iterator[None]:
     try:
         yield
-    except OperationalError as exc:
-        log.warning("database unavailable: %s", type(exc.orig or exc).__name__)
+    except _UNAVAILABLE as exc:
+        cause = getattr(exc, "orig", None) or exc
+        log.warning("database unavailable: %s", type(cause).__name__)
         error = ServiceUnavailableError("The database is unavailable or busy; nothing was changed. Retry.")
-        error.reason = str(exc.orig or exc).strip()  # for the operator (command line), never sent to clients
+        error.reason = str(cause).strip()  # for the operator (command line), never sent to clients
         raise error from None
 
 
@@ -527,7 +542,6 @@ class Storage:
         else:
             self.engine = create_engine(self.url, pool_size=pool_size, max_overflow=_POOL_OVERFLOW, pool_recycle=3600)
         self._write: Engine = self.engine.execution_options(oppertune_write=True)  # type: ignore[assignment]
-        self._autocommit: Engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")  # type: ignore[assignment]
         # SQLite has one writer at a time: this process's writers queue on a mutex (woken at once)
         # rather than in SQLite's busy handler, which polls with sleeps of up to 100 ms.
         self._writers: AbstractContextManager[Any] = threading.Lock() if self.backend == "sqlite" else nullcontext()
@@ -999,11 +1013,21 @@ class Storage:
             return _STALE
         if not change.changed:
             return _STALE
-        # One statement is one transaction in autocommit mode: a single exchange with the server.
-        with _database_errors(), self._autocommit.connect() as conn:
-            cursor = conn.connection.cursor()
-            written, rounds_opened = self._save(cursor, tuner_id, facts.seq, version, change, key, result)
-            cursor.close()
+        # One statement is one transaction in autocommit mode: a single exchange with the server. The
+        # pooled driver connection is switched by hand (SQLAlchemy's isolation-level option costs more).
+        with _database_errors():
+            pooled = self.engine.raw_connection()
+            try:
+                driver = pooled.driver_connection
+                driver.autocommit = True  # type: ignore[union-attr]
+                try:
+                    cursor = driver.cursor()  # type: ignore[union-attr]
+                    written, rounds_opened = self._save(cursor, tuner_id, facts.seq, version, change, key, result)
+                    cursor.close()
+                finally:
+                    driver.autocommit = False  # type: ignore[union-attr]
+            finally:
+                pooled.close()
         if not written:
             return _STALE
         self._cache.put(tuner_id, version + 1, instance, replace(facts, rounds_opened=rounds_opened))
