@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from collections.abc import Callable
@@ -11,8 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from oppertune.algorithms import create_tuning_instance
+from oppertune.algorithms.base import _checksum
 from oppertune.algorithms.hybrid_solver import HybridSolver
 from oppertune.algorithms.paired_search import PairedSearch
+from oppertune.core.errors import StateError
 from oppertune.core.values import Categorical, Integer, Real, transform
 
 PARAMS = [
@@ -29,6 +32,7 @@ def score(p: dict) -> float:
 
 def test_pairs_share_categories_and_mirror_numbers() -> None:
     tuner = PairedSearch(PARAMS, random_seed=1)
+    incumbent_pairs = 0
     for _ in range(40):
         center = tuner.center
         first, _ = tuner.predict()
@@ -36,21 +40,65 @@ def test_pairs_share_categories_and_mirror_numbers() -> None:
         second, _ = tuner.predict()
         tuner.set_reward(score(second))
         assert first["mode"] == second["mode"]
-        assert math.isclose(first["a"] - center["a"], center["a"] - second["a"], abs_tol=1e-9) or {
-            first["a"],
-            second["a"],
-        } & {0.0, 1.0}
         assert first["n"] != second["n"]  # a coarse grid still moves by a whole step
+        if first["mode"] == center["mode"]:  # the incumbent's pairs mirror around the centre itself
+            incumbent_pairs += 1
+            assert math.isclose(first["a"] - center["a"], center["a"] - second["a"], abs_tol=1e-9) or {
+                first["a"],
+                second["a"],
+            } & {0.0, 1.0}
+    assert incumbent_pairs > 20
 
 
-def test_perturbations_stay_near_the_center() -> None:
+def test_perturbations_of_the_incumbent_stay_near_the_center() -> None:
     tuner = PairedSearch(PARAMS, delta=0.05, random_seed=2)
+    checked = 0
     for _ in range(100):
         center = tuner.center
         prediction, _ = tuner.predict()
-        for p in PARAMS[1:3]:
-            assert abs(transform(p, prediction[p.name]) - transform(p, center[p.name])) <= 0.05 / math.sqrt(3) + 1e-9
+        if prediction["mode"] == center["mode"]:
+            checked += 1
+            for p in PARAMS[1:3]:
+                distance = abs(transform(p, prediction[p.name]) - transform(p, center[p.name]))
+                assert distance <= 0.05 / math.sqrt(3) + 1e-9
         tuner.set_reward(score(prediction))
+    assert checked > 50
+
+
+SHIFTED = [Categorical("mode", "x", ("x", "y")), Real("a", 0.2, 0.0, 1.0), Real("b", 0.5, 0.0, 1.0)]
+
+
+def shifted(p: dict) -> float:
+    """``y`` is worse than ``x`` at ``x``'s best numbers (a = 0.2) and better at its own (a = 0.8)."""
+    best_a, base = {"x": (0.2, 0.0), "y": (0.8, 0.2)}[p["mode"]]
+    return base - 2.0 * (p["a"] - best_a) ** 2 - (p["b"] - 0.5) ** 2
+
+
+def test_switches_to_a_category_that_only_wins_at_its_own_numbers() -> None:
+    """An explored category carries numbers of its own, so it is judged near its optimum, not the incumbent's."""
+    switched = 0
+    for seed in range(20):
+        tuner = PairedSearch(SHIFTED, random_seed=seed)
+        for _ in range(400):
+            prediction, _ = tuner.predict()
+            tuner.set_reward(shifted(prediction))
+        switched += tuner.center["mode"] == "y" and abs(tuner.center["a"] - 0.8) < 0.15
+    assert switched >= 10  # 13 of 20 (none when a category is judged at the incumbent's numbers)
+
+
+def test_an_explored_category_is_played_at_numbers_of_its_own() -> None:
+    tuner = PairedSearch(SHIFTED, random_seed=4)
+    gaps = []
+    for _ in range(300):
+        center = tuner.center
+        first, _ = tuner.predict()
+        tuner.set_reward(shifted(first))
+        second, _ = tuner.predict()
+        tuner.set_reward(shifted(second))
+        if center["mode"] == "x" and first["mode"] == "y":
+            gaps.append(0.5 * (first["a"] + second["a"]) - center["a"])
+    assert len(gaps) >= 3 and gaps[0] == pytest.approx(0.0)  # first tried at the incumbent's numbers
+    assert max(gaps) > 0.1  # then at numbers that moved toward y's own best a
 
 
 def test_switches_to_a_clearly_better_category_and_climbs() -> None:
@@ -237,3 +285,24 @@ def test_grid_parameters_keep_exploring_below_one_grid_step() -> None:
         assert abs(plus["n"] - minus["n"]) in (0, 8) and tuner.center["n"] == 8
         perturbed += plus["n"] != minus["n"]
     assert 30 <= perturbed <= 70  # about a quarter of the pairs, one grid step either side
+
+
+def _resealed(state: dict) -> str:
+    body = {k: v for k, v in state.items() if k != "checksum"}
+    return json.dumps({**body, "checksum": _checksum(body)})
+
+
+def test_states_without_category_offsets_load_and_bad_offsets_are_refused() -> None:
+    tuner = PairedSearch(SHIFTED, random_seed=2)
+    for _ in range(60):
+        prediction, _ = tuner.predict()
+        tuner.set_reward(shifted(prediction))
+    state = json.loads(tuner.dumps())
+    older = json.loads(tuner.dumps())
+    del older["learner"]["offsets"], older["learner"]["shift"]  # saved before category offsets existed
+    assert PairedSearch.loads(_resealed(older)).center == tuner.center
+    for field, value in (("offsets", [[[0.0, 0.0]]]), ("offsets", [[[0.0, 0.0], [2.0, 0.0]]]), ("shift", [0.0])):
+        bad = json.loads(json.dumps(state))
+        bad["learner"][field] = value
+        with pytest.raises(StateError, match=field):
+            PairedSearch.loads(_resealed(bad))

@@ -18,10 +18,17 @@ reward of the categorical choice at the centre (to second order). That gives:
   incumbent's recent pair means (an exponentially weighted level), so the comparison is not
   confounded by the numerical exploration. A category replaces the incumbent only when its
   advantage exceeds the noise of the incumbent's level;
-* bounded exploration: numerical points stay within ``delta`` of the centre (at least one grid
-  step on coarse grids), categorical exploration changes one parameter at a time and becomes rarer
-  once every alternative was tried; it decays with the number of single *and* joint two-parameter
-  changes, so spaces where only a combination pays keep exploring long enough to find it.
+* numbers that follow the categories: every category keeps a numerical offset from the centre. An
+  exploring pair is played around the centre shifted by the offsets of the categories it tries, and
+  its difference steps those offsets along its gradient estimate, so a category whose best numbers
+  lie elsewhere is judged nearer to them each time it is tried (a joint change adds both offsets,
+  and a category that wins brings its numbers along). As its numbers move, a category's advantage
+  is a running mean over its last few trials, not over all of them;
+* bounded exploration: numerical points stay within ``delta`` of the centre (of the shifted centre
+  on exploring pairs; at least one grid step on coarse grids), categorical exploration changes one
+  parameter at a time and becomes rarer once every alternative was tried; it decays with the number
+  of single *and* joint two-parameter changes, so spaces where only a combination pays keep
+  exploring long enough to find it.
 
 Without numerical parameters a "pair" is a single round.
 """
@@ -46,6 +53,8 @@ _LEVEL_RATE = 0.1
 _UNTRIED_EXPLORE = 0.5
 _CLIP = 3.0  # gradient estimates are clipped to this many running root mean squares
 _GAIN_RATE, _GAIN_TARGET, _GAIN_RANGE = 0.15, 0.1, (0.25, 2.0)
+_ADVANTAGE_WINDOW = 3  # a category's advantage is a running mean over about its last three trials
+_OFFSET_RATE = 1.0  # step of the category offsets, relative to the centre's step at gain 1
 
 
 class PairedSearch(TuningInstance):
@@ -106,6 +115,9 @@ class PairedSearch(TuningInstance):
         self._played: list[list[float]] = [[0.0] * dim, [0.0] * dim]
 
         self._incumbent = [p.index(p.val) for p in self._categories]
+        # per categorical parameter and category: its numerical offset from the centre (unit space)
+        self._offsets = [[[0.0] * dim for _ in range(p.n_categories)] for p in self._categories]
+        self._shift = [0.0] * dim  # the offset of the pair's categories relative to the incumbent's
         self._pair_choice = list(self._incumbent)
         self._exploring: list[tuple[int, int]] | None = None
         # per categorical parameter and category: [count, mean advantage]
@@ -124,7 +136,7 @@ class PairedSearch(TuningInstance):
         values: dict[str, Any] = {}
         played = self._played[self._phase]
         for i, ((name, decode), c, w, s) in enumerate(zip(self._decoders, self._center, self._widths, self._signs)):
-            value = decode(c + sign * w * s)
+            value = decode(min(1.0, max(0.0, c + self._shift[i])) + sign * w * s)
             values[name] = value
             played[i] = float(transform(self._numbers[i], value))
         for p, index in zip(self._categories, self._pair_choice):
@@ -145,6 +157,16 @@ class PairedSearch(TuningInstance):
             for parameter, category in changes:
                 self._pair_choice[parameter] = category
             self._exploring = changes
+        self._shift = self._shift_of(self._exploring or [])
+
+    def _shift_of(self, changes: list[tuple[int, int]]) -> list[float]:
+        """The numerical shift from the centre of a pair that makes ``changes``: the offsets of the new
+        categories minus those of the incumbent ones."""
+        shift = [0.0] * len(self._numbers)
+        for parameter, category in changes:
+            new, old = self._offsets[parameter][category], self._offsets[parameter][self._incumbent[parameter]]
+            shift = [x + a - b for x, a, b in zip(shift, new, old)]
+        return shift
 
     def _set_exploration_scale(self, scale: float) -> bool:
         """Scale the perturbations and the steps together. A grid parameter whose scaled perturbation would be
@@ -237,6 +259,8 @@ class PairedSearch(TuningInstance):
                 self._step(self._first_reward - r)
             self._update_level(mean)
         else:
+            if self._numbers:
+                self._adapt_offsets(self._first_reward - r)
             self._judge(mean)
 
     def _update_level(self, mean: float) -> None:
@@ -257,9 +281,12 @@ class PairedSearch(TuningInstance):
         else:
             stats = self._joint.setdefault(_joint_key(changes), [0, 0.0])
         stats[0] += 1
-        stats[1] += (advantage - stats[1]) / stats[0]
+        stats[1] += (advantage - stats[1]) / min(stats[0], _ADVANTAGE_WINDOW)
         noise = math.sqrt(self._level_var)
         if stats[1] > noise / math.sqrt(stats[0]) and stats[1] > 0.0:
+            if self._numbers:  # the winner brings its numbers along; the momentum belonged to the old centre
+                self._center = [min(1.0, max(0.0, c + x)) for c, x in zip(self._center, self._shift)]
+                self._m = [0.0] * len(self._m)
             for parameter, category in changes:
                 previous = self._incumbent[parameter]
                 self._incumbent[parameter] = category
@@ -269,6 +296,26 @@ class PairedSearch(TuningInstance):
                     self._advantage[parameter][previous] = [1, -stats[1]]
             self._joint = {}
             self._level = mean
+
+    def _adapt_offsets(self, difference: float) -> None:
+        """Step the offsets of an exploring pair's categories along its gradient estimate.
+
+        The estimate is normalised by the centre's running gradient scale and clipped like the centre's;
+        a joint change splits the step between its two categories.
+        """
+        changes = self._exploring or []
+        plus, minus = self._played
+        t = max(1, self._steps)
+        scale = _OFFSET_RATE * self.eta / math.sqrt(len(self._center)) / max(1, len(changes))
+        for i in range(len(self._center)):
+            spread = plus[i] - minus[i]
+            if spread == 0.0 or self._v[i] <= 0.0:
+                continue
+            z = difference / spread / math.sqrt(self._v[i] / (1.0 - _BETA2**t))
+            z = max(-_CLIP, min(_CLIP, z))
+            for parameter, category in changes:
+                offset = self._offsets[parameter][category]
+                offset[i] = max(-1.0, min(1.0, offset[i] + scale * z))
 
     def _step(self, difference: float) -> None:
         plus, minus = self._played
@@ -323,6 +370,8 @@ class PairedSearch(TuningInstance):
             "exploring": None if self._exploring is None else [list(c) for c in self._exploring],
             "joint": {key: list(value) for key, value in self._joint.items()},
             "advantage": [[list(entry) for entry in stats] for stats in self._advantage],
+            "offsets": [[list(offset) for offset in stats] for stats in self._offsets],
+            "shift": list(self._shift),
             "level": self._level,
             "level_var": self._level_var,
             "pairs": self._pairs,
@@ -375,6 +424,16 @@ class PairedSearch(TuningInstance):
         gain = valid.number(state.get("gain", 1.0), "gain")  # states saved before the gain had none
         if not _GAIN_RANGE[0] <= gain <= _GAIN_RANGE[1]:
             raise ValueError(f"'gain' must lie in [{_GAIN_RANGE[0]}, {_GAIN_RANGE[1]}]")
+        offsets = state.get("offsets")  # states saved before the offsets had none
+        if offsets is None:
+            offset_lists = [[[0.0] * dim for _ in range(n)] for n in counts]
+        else:
+            if not isinstance(offsets, list) or [len(o) if isinstance(o, list) else -1 for o in offsets] != counts:
+                raise ValueError("'offsets' must hold one entry per category")
+            offset_lists = [[valid.vector(o, dim, "offsets").tolist() for o in stats] for stats in offsets]
+            if any(not -1.0 <= x <= 1.0 for stats in offset_lists for o in stats for x in o):
+                raise ValueError("'offsets' must lie in [-1, 1]")
+        shift = [0.0] * dim if state.get("shift") is None else valid.vector(state["shift"], dim, "shift").tolist()
         self._draws.set_state(state["draws"])
         self._center, self._m, self._v = center.tolist(), m.tolist(), v.tolist()
         self._steps = valid.non_negative_int(state["steps"], "steps")
@@ -386,6 +445,7 @@ class PairedSearch(TuningInstance):
         self._joint = joint_stats
         self._advantage, self._level, self._level_var = parsed, level, level_var
         self._pairs = valid.non_negative_int(state["pairs"], "pairs")
+        self._offsets, self._shift = offset_lists, shift
 
 
 def _joint_key(changes: Any) -> str:
