@@ -571,6 +571,25 @@ class Storage:
         with _database_errors(), self._writers, self._write.begin() as conn:
             yield conn
 
+    @contextmanager
+    def _driver_transaction(self) -> Iterator[Any]:
+        """`_transaction` on the pooled driver connection itself, for the loop's changes: the same
+        transaction without SQLAlchemy's connection and transaction objects around it."""
+        with _database_errors(), self._writers:
+            pooled = self.engine.raw_connection()
+            try:
+                if self.backend == "sqlite":
+                    pooled.driver_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
+                try:
+                    yield pooled
+                except BaseException:
+                    with suppress(Exception):  # a broken connection: the pool discards it on return
+                        pooled.rollback()
+                    raise
+                pooled.commit()
+            finally:
+                pooled.close()
+
     def migrate(self) -> int:
         """Create the schema, or bring it to `SCHEMA_VERSION`; safe when several servers start at once."""
         with self._transaction() as conn:
@@ -1040,8 +1059,8 @@ class Storage:
         cache = self._cache
         sql = self._sql
         taken = False
-        with self._transaction() as conn:
-            cursor = conn.connection.cursor()
+        with self._driver_transaction() as connection:
+            cursor = connection.cursor()
             cursor.execute(
                 sql["lock"],
                 {
