@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import gzip
+import json
 import math
 import random
 from typing import Any
@@ -127,6 +128,17 @@ def test_state_round_trip_continues_identically(
             tuner.set_reward(0.25)
     assert run(restored, 40) == run(original, 40)
     assert restored.dumps() == original.dumps()
+
+
+@pytest.mark.parametrize(("name", "params", "args"), PARAMS)
+def test_dumps_is_the_json_of_to_state_at_every_stage(name: str, params: list[ValueType], args: dict[str, Any]) -> None:
+    tuner = create_tuning_instance(params, name, args)
+    for _ in range(3):  # dumps keeps the unchanging parts encoded: they must stay equal to to_state's
+        assert tuner.dumps() == json.dumps(tuner.to_state(), separators=(",", ":"), allow_nan=False)
+        run(tuner, 4)
+        tuner.predict()
+        assert tuner.dumps() == json.dumps(tuner.to_state(), separators=(",", ":"), allow_nan=False)
+        tuner.set_reward(0.5)
 
 
 @pytest.mark.parametrize(("name", "params", "args"), PARAMS)

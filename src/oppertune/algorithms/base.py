@@ -86,9 +86,16 @@ def _to_context(context: Any) -> Context:
 _NO_CONTEXT = Context()
 
 
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), allow_nan=False)
+
+
 def _checksum(body: Mapping[str, Any]) -> str:
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+    return "sha256:" + hashlib.sha256(_canonical(body).encode()).hexdigest()
 
 
 class TuningInstance:
@@ -275,6 +282,18 @@ class TuningInstance:
 
     def to_state(self) -> dict[str, Any]:
         """The whole tuner (parameters, arguments, learned state, open rounds) as JSON-compatible data."""
+        body = {
+            "format": STATE_FORMAT,
+            "version": STATE_VERSION,
+            "algorithm": self.name,
+            "parameters": [to_dict(p) for p in self.parameters],
+            "arguments": _jsonable(self.get_arguments()),
+            "loop": self._loop_state(),
+            "learner": self._get_state(),
+        }
+        return {**body, "checksum": _checksum(body)}
+
+    def _loop_state(self) -> dict[str, Any]:
         rounds = [
             {
                 "context": r.context.to_dict(),
@@ -286,21 +305,12 @@ class TuningInstance:
             }
             for r in self._rounds.values()
         ]
-        body = {
-            "format": STATE_FORMAT,
-            "version": STATE_VERSION,
-            "algorithm": self.name,
-            "parameters": [to_dict(p) for p in self.parameters],
-            "arguments": _jsonable(self.get_arguments()),
-            "loop": {
-                "iteration": self._iteration,
-                "request_prefix": self._request_prefix,
-                "request_count": self._request_count,
-                "rounds": rounds,
-            },
-            "learner": self._get_state(),
+        return {
+            "iteration": self._iteration,
+            "request_prefix": self._request_prefix,
+            "request_count": self._request_count,
+            "rounds": rounds,
         }
-        return {**body, "checksum": _checksum(body)}
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> TuningInstance:
@@ -367,8 +377,33 @@ class TuningInstance:
         self._requests = {q.id: q for q in restored}
 
     def dumps(self) -> str:
-        """The tuner's state as a JSON string."""
-        return json.dumps(self.to_state(), separators=(",", ":"), allow_nan=False)
+        """The tuner's state as a JSON string: ``json.dumps(to_state())``, byte for byte.
+
+        The parameters and arguments never change, so their JSON (as written and in the checksum's
+        sorted form) is encoded once and spliced in; only the loop and the learner are encoded each time.
+        """
+        static = self.__dict__.get("_static_json")
+        if static is None:
+            parameters, arguments = [to_dict(p) for p in self.parameters], _jsonable(self.get_arguments())
+            static = self._static_json = (
+                _compact(self.name),
+                _compact(parameters),
+                _compact(arguments),
+                _canonical(parameters),
+                _canonical(arguments),
+            )
+        name, parameters, arguments, sorted_parameters, sorted_arguments = static
+        loop, learner = self._loop_state(), self._get_state()
+        canonical = (
+            f'{{"algorithm":{name},"arguments":{sorted_arguments},"format":"{STATE_FORMAT}",'
+            f'"learner":{_canonical(learner)},"loop":{_canonical(loop)},"parameters":{sorted_parameters},'
+            f'"version":{STATE_VERSION}}}'
+        )
+        checksum = "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+        return (
+            f'{{"format":"{STATE_FORMAT}","version":{STATE_VERSION},"algorithm":{name},"parameters":{parameters},'
+            f'"arguments":{arguments},"loop":{_compact(loop)},"learner":{_compact(learner)},"checksum":"{checksum}"}}'
+        )
 
     @classmethod
     def loads(cls, text: str | bytes) -> TuningInstance:
