@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import random
 
 import pytest
 
 from oppertune.algorithms import TuningInstance, create_tuning_instance
+from oppertune.algorithms.base import _checksum
 from oppertune.algorithms.bluefin import BlueFin
 from oppertune.core.types import Context
 from oppertune.core.values import Categorical, Integer, Real
@@ -41,7 +43,7 @@ def kinds(tuner: Guarded) -> list[str]:
 
 
 def test_baseline_is_measured_first_then_the_learner_explores() -> None:
-    tuner = guarded(baseline_rounds=3)
+    tuner = guarded(baseline_rounds=3, dedicated_baseline=True)
     served = []
     for _ in range(5):
         x, rid = tuner.predict()
@@ -49,6 +51,66 @@ def test_baseline_is_measured_first_then_the_learner_explores() -> None:
         tuner.set_reward(score(x))
     assert served[:3] == ["baseline"] * 3 and served[3] == "learner"
     assert kinds(tuner)[0] == "baseline"
+
+
+def test_by_default_the_learners_first_rounds_measure_the_baseline() -> None:
+    tuner = guarded()
+    start = {"a": 0.2, "n": 10, "m": "x"}
+    served, configs = [], []
+    while "baseline" not in kinds(tuner):
+        x, rid = tuner.predict()
+        served.append(tuner.round_metadata(rid)["served_by"])
+        configs.append(x)
+        tuner.set_reward(score(x))
+    learner = tuner.tuner._per_context[""]
+    assert start not in configs and learner._pairs == len(configs) // 2  # no round spent: the learner learned each
+    counted = [x for x, s in zip(configs, served) if s == "baseline"]
+    assert len(counted) == 4 and all(x["m"] == "x" for x in counted)
+    assert all(x["m"] != "x" for x, s in zip(configs, served) if s == "learner")
+    assert tuner._contexts[""].rough_noise > 0.0 and tuner._contexts[""].spread_n == 0
+
+
+def test_when_the_learner_keeps_changing_categories_the_starting_configuration_is_served() -> None:
+    tuner = guarded(baseline_rounds=2)
+    tuner.predict()
+    tuner.set_reward(5.0)
+    tuner._contexts[""].uncounted = 2  # the learner changed a starting category in two rounds
+    x, rid = tuner.predict()
+    assert x == {"a": 0.2, "n": 10, "m": "x"} and tuner.round_metadata(rid)["served_by"] == "baseline"
+    pairs = tuner.tuner._per_context[""]._pairs
+    tuner.set_reward(5.0)
+    assert tuner.tuner._per_context[""]._pairs == pairs  # the rails served it: the learner does not learn it
+
+
+def test_learners_that_do_not_explore_in_pairs_get_a_dedicated_baseline() -> None:
+    tuner = Guarded(BlueFin([Real("a", 0.5, 0.0, 1.0)], random_seed=1))
+    x, rid = tuner.predict()
+    assert x == {"a": 0.5} and tuner.round_metadata(rid)["served_by"] == "baseline"
+    with pytest.raises(TypeError, match="dedicated_baseline"):
+        guarded(dedicated_baseline="yes")
+
+
+def test_states_saved_before_the_learner_measured_the_baseline_still_load() -> None:
+    tuner = guarded(baseline_rounds=3, dedicated_baseline=True)
+    play(tuner, 2)
+    tuner.predict()
+    state = json.loads(tuner.dumps())
+    for rails in state["learner"]["contexts"].values():
+        del rails["rough_noise"], rails["uncounted"]
+        rails["pending"] = rails["pending"][:3]
+    del state["arguments"]["dedicated_baseline"], state["checksum"]
+    old = TuningInstance.loads(json.dumps({**state, "checksum": _checksum(state)}))
+    old.set_reward(5.0)  # the open round was the starting configuration's: the learner does not learn it
+    assert old.tuner._per_context == {} and "baseline" in kinds(old)  # type: ignore[attr-defined]
+
+
+def test_repeated_rounds_measure_the_noise() -> None:
+    tuner = guarded(baseline=5.0, margin=10.0)
+    rails = tuner._rails(Context())
+    rails.candidates.append([{"a": 0.5, "n": 10, "m": "x"}, 1, 4.0, 0.0])
+    for r in (5.0, 3.0):
+        tuner._update_candidate(rails, 1, r)
+    assert rails.spread_n == 2 and rails.spread == pytest.approx(2.0)  # squared deviations of 4, 5, 3 from 4
 
 
 def test_given_baseline_skips_measuring() -> None:
@@ -263,7 +325,7 @@ def test_only_fresh_tuners_can_be_guarded() -> None:
 
 
 def test_noise_allowance_ignores_drops_within_the_measured_noise() -> None:
-    tuner = guarded(baseline_rounds=3, margin=0.1, start_scale=1.0)
+    tuner = guarded(baseline_rounds=3, dedicated_baseline=True, margin=0.1, start_scale=1.0)
     for reward in (9.0, 11.0, 10.0):  # baseline 10, noise sd 0.82: a violation needs < 10 - 0.1 - 2 * 0.82
         tuner.predict()
         tuner.set_reward(reward)

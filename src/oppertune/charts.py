@@ -211,8 +211,9 @@ def _baseline_steps(
 ) -> tuple[list[dict[str, float]], list[dict[str, float]]]:
     """The baseline (and violation threshold) of one context as steps ``{"round", "value"}``.
 
-    The rails measure the baseline as the mean reward of ``baseline_rounds`` rounds of the starting
-    configuration (again after a drift), unless the settings give it.
+    The rails measure the baseline as the mean reward of ``baseline_rounds`` rounds served as baseline
+    rounds (the starting configuration, or the learner's first rounds around it; again after a drift),
+    unless the settings give it.
     """
     if safety is None:
         return [], []
@@ -221,14 +222,14 @@ def _baseline_steps(
         steps.append({"round": int(rounds[0]) if len(rounds) else 1, "value": float(safety["baseline"])})
     else:
         needed = int(safety.get("baseline_rounds") or _rail_default("baseline_rounds"))
-        is_baseline = served == SERVED_BY.index("baseline")
-        edges = np.flatnonzero(np.diff(np.concatenate(([0], is_baseline.astype(np.int8), [0]))))
-        for first, after in zip(edges[0::2], edges[1::2]):
-            if after - first >= needed:
-                values = rewards[first : first + needed]
-                if not np.isnan(values).any():
-                    effective = int(rounds[after]) if after < len(rounds) else int(rounds[after - 1]) + 1
-                    steps.append({"round": effective, "value": float(math.fsum(values) / needed)})
+        measuring: list[float] = []  # rounds of one measurement: not always consecutive (the learner's may be)
+        for i in np.flatnonzero(served == SERVED_BY.index("baseline")):
+            measuring.append(float(rewards[i]))
+            if len(measuring) == needed:
+                if not any(math.isnan(v) for v in measuring):
+                    effective = int(rounds[i + 1]) if i + 1 < len(rounds) else int(rounds[i]) + 1
+                    steps.append({"round": effective, "value": math.fsum(measuring) / needed})
+                measuring = []
     margin = safety.get("margin")
     relative = safety.get("relative_margin", _rail_default("relative_margin")) if margin is None else None
     threshold = [

@@ -139,3 +139,14 @@ def test_the_report_draws_the_same_data(tmp_path: Path) -> None:
     assert tuner_chart(tmp_path / "t.png", chart).stat().st_size > 10_000
     assert reward_chart(tmp_path / "r.png", [1, 2, 3], [1.0, 0.5, 2.0], [True, False, True], markers=[(2, "x")],
                         baseline=1.0, log_y=True).stat().st_size > 5_000  # fmt: skip
+
+
+def test_baseline_measured_over_rounds_that_are_not_consecutive() -> None:
+    """The default tuner's first rounds measure the baseline; rounds trying another category do not count."""
+    rounds = Rounds(PARAMETERS[:2])
+    served = ["baseline", "learner", "baseline", "baseline", "learner", "baseline", "learner", "learner"]
+    for i, (who, reward) in enumerate(zip(served, [1.0, 9.0, 2.0, 3.0, 9.0, 4.0, 5.0, 6.0]), start=1):
+        rounds.append(i, reward, {"workers": 8, "ratio": 0.5}, metadata={"served_by": who})
+    chart = build(rounds, safety={"baseline_rounds": 4, "relative_margin": 0.1})
+    assert chart["baseline"] == [{"round": 7, "value": pytest.approx(2.5)}]
+    assert chart["threshold"][0]["value"] == pytest.approx(2.25)

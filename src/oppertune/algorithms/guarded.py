@@ -4,7 +4,10 @@
 context it learns the baseline (the reward of the starting configuration, given or measured
 first), keeps an incumbent backed by repeated evidence, and decides every round who serves:
 
-* ``baseline``: the starting configuration, while the baseline is being measured;
+* ``baseline``: a round that measures the baseline: by default one of the learner's first rounds that
+  keeps the starting categories (a learner exploring in pairs around its centre straddles the starting
+  configuration, so the mean of its first pairs estimates its reward, and no round is spent on it), or
+  the starting configuration itself (``dedicated_baseline``, and for learners that do not explore in pairs);
 * ``learner``: the wrapped tuner's proposal, clamped to the hard limits and the maximum change
   per round;
 * ``incumbent``: the best-known configuration — after a regression or a collapse, during a
@@ -15,8 +18,11 @@ first), keeps an incumbent backed by repeated evidence, and decides every round 
   round in ``probe_every``.
 
 A round whose reward falls below ``baseline - margin`` by more than ``noise_allowance`` standard
-deviations of the measured reward noise (pooled over contexts until a context has its own) is a
-violation: a single round cannot tell a smaller drop from noise. Exploration starts at
+deviations of the measured reward noise is a violation: a single round cannot tell a smaller drop from
+noise. The noise is the spread of repeated rounds of one configuration (the incumbent's probes, the
+confirmations), pooled over contexts until a context has its own; until there are three, the spread
+of the learner's rounds that measured the baseline (rough: they vary with the learner's perturbations
+too, so it errs towards tolerance). Exploration starts at
 ``start_scale`` of the learner's own (a trust region: the learner's perturbations and steps shrink
 together, or the proposal is pulled towards the incumbent for learners that cannot shrink);
 ``recover_after`` good rounds in a row double it, up to the full size. When ``k`` of the last ``n``
@@ -44,6 +50,8 @@ from oppertune.algorithms import _arguments as check
 from oppertune.algorithms import _state as valid
 from oppertune.algorithms._random import BufferedDraws
 from oppertune.algorithms.base import TuningInstance
+from oppertune.algorithms.hybrid_solver import HybridSolver
+from oppertune.algorithms.paired_search import PairedSearch
 from oppertune.core.types import Context, PredictResponse
 from oppertune.core.values import Categorical, Integer, Real, transform
 
@@ -60,10 +68,13 @@ _MAX_UNSAFE = 16
 _PULLBACKS = 3
 
 _RAIL_ARGUMENTS = (
-    "baseline", "baseline_rounds", "margin", "relative_margin", "violations", "recover_after", "rollback_after",
-    "rollback_window", "cooldown", "limits", "max_step", "max_step_fraction", "probe_every", "drift_threshold",
-    "noise_allowance", "collapse", "start_scale", "random_seed",
+    "baseline", "baseline_rounds", "dedicated_baseline", "margin", "relative_margin", "violations", "recover_after",
+    "rollback_after", "rollback_window", "cooldown", "limits", "max_step", "max_step_fraction", "probe_every",
+    "drift_threshold", "noise_allowance", "collapse", "start_scale", "random_seed",
 )  # fmt: skip
+
+
+_NEWER_FIELDS = frozenset({"rough_noise", "uncounted", "unsafe"})  # states saved before them load with defaults
 
 
 class _ContextRails:
@@ -71,7 +82,8 @@ class _ContextRails:
 
     __slots__ = (
         "baseline", "baseline_samples", "candidates", "confirm", "cusum_high", "cusum_low", "good_streak",
-        "guard_next", "incumbent", "last_served", "pending", "since_probe", "spread", "spread_n", "unsafe", "window",
+        "guard_next", "incumbent", "last_served", "pending", "rough_noise", "since_probe", "spread", "spread_n",
+        "uncounted", "unsafe", "window",
     )  # fmt: skip
 
     def __init__(self, baseline: float | None) -> None:
@@ -89,8 +101,11 @@ class _ContextRails:
         self.cusum_low = 0.0
         self.spread = 0.0  # running sum of squared deviations of incumbent rewards from their mean
         self.spread_n = 0
+        self.rough_noise = 0.0  # variance of the learner's rounds that measured the baseline, until repeats measure it
+        self.uncounted = 0  # learner rounds that changed a starting category while the baseline was being measured
         self.last_served: dict[str, Any] | None = None
-        self.pending: tuple[str, dict[str, Any], list[str]] | None = None
+        # the open round: who served, the configuration, what was clamped, whether the learner proposed it
+        self.pending: tuple[str, dict[str, Any], list[str], bool] | None = None
         # each unsafe region: [collapsed configuration, the incumbent when it collapsed]
         self.unsafe: list[list[dict[str, Any]]] = []
 
@@ -101,9 +116,11 @@ class _ContextRails:
     def from_json(cls, data: Mapping[str, Any]) -> _ContextRails:
         rails = cls(None)
         for name in cls.__slots__:
-            setattr(rails, name, data.get(name, []) if name == "unsafe" else data[name])  # older states: none
+            setattr(rails, name, data[name] if name in data or name not in _NEWER_FIELDS else getattr(rails, name))
         if rails.pending is not None:
-            rails.pending = (rails.pending[0], dict(rails.pending[1]), list(rails.pending[2]))
+            source, config, clamped, *proposed = rails.pending  # older states: only learner rounds were proposed
+            proposed_by_learner = bool(proposed[0]) if proposed else source == "learner"
+            rails.pending = (source, dict(config), list(clamped), proposed_by_learner)
         return rails
 
 
@@ -113,7 +130,14 @@ class Guarded(TuningInstance):
     Args:
         tuner: The tuner to guard (any algorithm; it should not have served rounds yet).
         baseline: The starting configuration's reward, when known; otherwise measured first.
-        baseline_rounds: Rounds of the starting configuration that measure the baseline.
+        baseline_rounds: Rounds that measure the baseline: the learner's first rounds that keep the starting
+            categories (its first pairs straddle the starting configuration, so their mean estimates its reward),
+            or with ``dedicated_baseline`` rounds of the starting configuration itself. Once the learner has
+            changed a starting category in this many rounds (after a drift, say), the rails serve the starting
+            configuration for the rest.
+        dedicated_baseline: Serve the starting configuration itself to measure the baseline. None (default): only
+            when the tuner does not explore in pairs around its centre (PairedSearch does, and HybridSolver by
+            default).
         margin: A round violates when its reward is below ``baseline - margin`` (absolute units).
         relative_margin: Or ``baseline - relative_margin * |baseline|``; used when ``margin`` is None.
         violations: ``(k, n)``: a regression is declared when ``k`` of the last ``n`` rounds violate.
@@ -144,11 +168,12 @@ class Guarded(TuningInstance):
         self,
         tuner: TuningInstance,
         baseline: float | None = None,
-        baseline_rounds: int = 3,
+        baseline_rounds: int = 4,
+        dedicated_baseline: bool | None = None,
         margin: float | None = None,
         relative_margin: float | None = 0.1,
         violations: tuple[int, int] | list[int] = (1, 1),
-        recover_after: int = 5,
+        recover_after: int = 2,
         rollback_after: int = 3,
         rollback_window: int = 20,
         cooldown: int = 10,
@@ -172,6 +197,12 @@ class Guarded(TuningInstance):
         self.tuner = tuner
         self.baseline = None if baseline is None else _finite(owner, "baseline", baseline)
         self.baseline_rounds = _int_at_least(owner, "baseline_rounds", baseline_rounds, 1)
+        if dedicated_baseline is not None and not isinstance(dedicated_baseline, bool):
+            raise TypeError(
+                f"The 'dedicated_baseline' argument of {owner} must be a bool or None. "
+                f"Got {dedicated_baseline!r} instead."
+            )
+        self.dedicated_baseline = dedicated_baseline
         if margin is None and relative_margin is None:
             raise ValueError(f"{owner} needs a 'margin' or a 'relative_margin' to recognise a regression.")
         self.margin = None if margin is None else check.non_negative_float(owner, "margin", margin)
@@ -219,6 +250,9 @@ class Guarded(TuningInstance):
         )
 
         self._initial = {p.name: p.val for p in self._tuned}
+        self._categorical = [p.name for p in self._tuned if isinstance(p, Categorical)]
+        straddles = isinstance(tuner, PairedSearch) or (isinstance(tuner, HybridSolver) and tuner._paired)
+        self._serve_start = not straddles if dedicated_baseline is None else dedicated_baseline
         self._by_name = {p.name: p for p in self._tuned}
         self._contexts: dict[str, _ContextRails] = {}
         self._scale = self.start_scale
@@ -327,7 +361,7 @@ class Guarded(TuningInstance):
         ctx = request.context
         rails = self._contexts[ctx.id]
         if request.metadata is None and rails.pending is not None:
-            source, _, clamped = rails.pending
+            source, _, clamped, _ = rails.pending
             request.metadata = {"served_by": source, "clamped": list(clamped), "scale": self._scale,
                                 "status": self._mode}  # fmt: skip
         return response
@@ -347,7 +381,10 @@ class Guarded(TuningInstance):
         rails = self._rails(context)
         incumbent = rails.candidates[rails.incumbent][0] if rails.candidates else self._initial
         clamped: list[str] = []
-        if rails.baseline is None:
+        proposed = False
+        if rails.baseline is None and (
+            self._serve_start or self._mode != "exploring" or rails.uncounted >= self.baseline_rounds
+        ):
             source, config = "baseline", dict(self._initial)
         elif self._mode != "exploring":
             source, config = "incumbent", dict(incumbent)
@@ -360,7 +397,7 @@ class Guarded(TuningInstance):
             else:
                 source, config = "incumbent", dict(incumbent)
         else:
-            source = "learner"
+            source, proposed = "learner", True
             proposal = dict(self.tuner._predict(context))
             if not self._scales_natively and self._scale < 1.0:
                 proposal = self._pull_towards(proposal, incumbent, self._scale)
@@ -372,7 +409,9 @@ class Guarded(TuningInstance):
                 clamped = [*clamped, "unsafe region"]
                 self._record(context.id, "avoided", "the proposal entered an unsafe region: pulled back",
                              configuration=config)  # fmt: skip
-        rails.pending = (source, config, clamped)
+            if rails.baseline is None and all(config[name] == self._initial[name] for name in self._categorical):
+                source = "baseline"  # a learner round around the starting configuration: it measures the baseline
+        rails.pending = (source, config, clamped, proposed)
         rails.last_served = config
         return config
 
@@ -452,10 +491,14 @@ class Guarded(TuningInstance):
     def _learn(self, reward: float | list[float], context: Context) -> None:
         r = float(reward)  # type: ignore[arg-type]
         rails = self._contexts[context.id]
-        source, config, _ = rails.pending  # type: ignore[misc]
+        source, config, _, proposed = rails.pending  # type: ignore[misc]
         rails.pending = None
-        if source == "baseline":
-            self._learn_baseline(rails, r, context)
+        if rails.baseline is None:
+            if proposed:
+                self.tuner._learn(reward, context)
+                rails.uncounted += source == "learner"
+            if source == "baseline":
+                self._learn_baseline(rails, r, context, proposed)
             return
         if source == "learner":
             self.tuner._learn(reward, context)
@@ -478,17 +521,20 @@ class Guarded(TuningInstance):
             self._update_candidate(rails, rails.incumbent, r)
         self._guard(rails, r, context, config)
 
-    def _learn_baseline(self, rails: _ContextRails, r: float, context: Context) -> None:
+    def _learn_baseline(self, rails: _ContextRails, r: float, context: Context, proposed: bool) -> None:
         rails.baseline_samples.append(r)
         if len(rails.baseline_samples) < self.baseline_rounds:
             return
         samples = rails.baseline_samples
         mean = math.fsum(samples) / len(samples)
         rails.baseline = mean
-        rails.candidates = [[dict(self._initial), len(samples), mean, math.fsum((x - mean) ** 2 for x in samples)]]
+        squares = math.fsum((x - mean) ** 2 for x in samples)
+        rails.candidates = [[dict(self._initial), len(samples), mean, 0.0 if proposed else squares]]
         rails.incumbent = 0
-        rails.spread = math.fsum((x - mean) ** 2 for x in samples)
-        rails.spread_n = len(samples)
+        if proposed:  # the learner's rounds vary with its perturbations too: a rough noise, until repeats measure it
+            rails.rough_noise = squares / len(samples)
+        else:
+            rails.spread, rails.spread_n = squares, len(samples)
         rails.baseline_samples = []
         self._record(context.id, "baseline", f"baseline reward {mean:.6g} from {len(samples)} round(s)")
 
@@ -498,11 +544,14 @@ class Guarded(TuningInstance):
         return margin + self.noise_allowance * self._noise(rails)
 
     def _noise(self, rails: _ContextRails) -> float:
-        """The reward noise: the spread of repeated rounds of this context, or pooled over contexts until it has 3."""
+        """The reward noise: the spread of repeated rounds of this context, or pooled over contexts until it has 3,
+        or the rough noise of the learner's rounds that measured its baseline until the contexts have 3."""
         if rails.spread_n >= 3:
             return math.sqrt(rails.spread / rails.spread_n)
         count = sum(c.spread_n for c in self._contexts.values())
-        return math.sqrt(sum(c.spread for c in self._contexts.values()) / count) if count >= 3 else 0.0
+        if count >= 3:
+            return math.sqrt(sum(c.spread for c in self._contexts.values()) / count)
+        return math.sqrt(rails.rough_noise)
 
     def _guard(self, rails: _ContextRails, r: float, context: Context, config: dict[str, Any]) -> None:
         k, n = self.violations
@@ -559,7 +608,7 @@ class Guarded(TuningInstance):
         delta = r - entry[2]
         entry[2] += delta / entry[1]
         entry[3] += delta * (r - entry[2])
-        if index == rails.incumbent:
+        if index == rails.incumbent or entry[1] >= 2:  # every repeated round measures the noise
             rails.spread += delta * (r - entry[2])
             rails.spread_n += 1
 
