@@ -409,3 +409,43 @@ def test_exploration_starts_cautious_and_widens_after_good_rounds() -> None:
 def test_start_scale_must_lie_in_range(start_scale: object) -> None:
     with pytest.raises(ValueError, match="start_scale"):
         guarded(start_scale=start_scale)
+
+
+MEMORY = {"weights": {"a": 2.0, "n": 0.01}, "max": 1.4}  # 2a + n/100 <= 1.4; the start uses 0.5
+
+
+def memory_cliff(x: dict) -> float:
+    """Better with more of both, until the memory runs out: then the service falls over."""
+    return 0.0 if 2.0 * x["a"] + 0.01 * x["n"] > 1.4 else 1.0 + x["a"] + 0.01 * x["n"]
+
+
+def test_a_declared_budget_keeps_every_served_configuration_within_it() -> None:
+    tuner = guarded(budgets=[MEMORY])
+    served = play(tuner, 300, reward=memory_cliff, noise=0.01)
+    assert all(2.0 * x["a"] + 0.01 * x["n"] <= 1.4 + 1e-9 for x in served)
+    assert all(x["n"] % 5 == 0 for x in served)  # pulled back onto the grid
+    assert max(2.0 * x["a"] + 0.01 * x["n"] for x in served[-50:]) > 1.2  # and it still climbs to the edge
+    assert any("budget" in e["reason"] for e in tuner.events() if e["kind"] == "clamped")
+    without = play(guarded(), 300, reward=memory_cliff, noise=0.01)
+    assert any(memory_cliff(x) == 0.0 for x in without)  # the same tuner without the budget falls over
+    again = TuningInstance.loads(tuner.dumps())  # the budget is part of the settings in the state
+    assert again.get_arguments()["budgets"] == [MEMORY]
+
+
+@pytest.mark.parametrize(
+    ("budgets", "error", "fragment"),
+    [
+        ({"weights": {"a": 1.0}, "max": 1.0}, TypeError, "must be a list of budgets"),
+        ([{"weights": {"a": 1.0}}], ValueError, "'budgets[0]' setting of Guarded must be {'weights'"),
+        ([{"weights": {}, "max": 1.0}], ValueError, "must weigh at least one parameter"),
+        ([{"weights": {"m": 1.0}, "max": 1.0}], ValueError, "names 'm', which is not a numerical parameter"),
+        ([{"weights": {"zzz": 1.0}, "max": 1.0}], ValueError, "names 'zzz'"),
+        ([{"weights": {"a": 0.0}, "max": 1.0}], ValueError, "gives 'a' a weight of 0"),
+        ([{"weights": {"a": math.inf}, "max": 1.0}], ValueError, "must be a finite number"),
+        ([{"weights": {"a": 2.0, "n": 0.01}, "max": 0.4}], ValueError, "excludes the starting configuration"),
+    ],
+)
+def test_budgets_are_checked_at_construction(budgets: object, error: type[Exception], fragment: str) -> None:
+    with pytest.raises(error) as info:
+        guarded(budgets=budgets)
+    assert fragment in str(info.value)

@@ -69,8 +69,8 @@ _PULLBACKS = 3
 
 _RAIL_ARGUMENTS = (
     "baseline", "baseline_rounds", "dedicated_baseline", "margin", "relative_margin", "violations", "recover_after",
-    "rollback_after", "rollback_window", "cooldown", "limits", "max_step", "max_step_fraction", "probe_every",
-    "drift_threshold", "noise_allowance", "collapse", "start_scale", "random_seed",
+    "rollback_after", "rollback_window", "cooldown", "limits", "max_step", "max_step_fraction", "budgets",
+    "probe_every", "drift_threshold", "noise_allowance", "collapse", "start_scale", "random_seed",
 )  # fmt: skip
 
 
@@ -150,6 +150,10 @@ class Guarded(TuningInstance):
         max_step: Largest change per exploring round, in parameter units: ``{"name": units}``. Returning
             to the incumbent (a configuration already served) is never limited.
         max_step_fraction: Largest change per exploring round as a fraction of every numerical range.
+        budgets: Linear limits over several numerical parameters that the operator knows, e.g. a memory
+            budget: ``[{"weights": {"threads": 24, "cache_mb": 1}, "max": 1024}]`` keeps
+            ``24 * threads + cache_mb <= 1024``. A proposal beyond one is pulled back towards the incumbent
+            to the budget's edge (on the parameters' grids). The starting configuration must be within them.
         probe_every: Every this many rounds the incumbent is served as a probe for drift detection.
         drift_threshold: CUSUM threshold, in standard deviations of the incumbent's reward.
         noise_allowance: Standard deviations of the reward noise a round may fall below ``baseline - margin``
@@ -180,6 +184,7 @@ class Guarded(TuningInstance):
         limits: Mapping[str, Mapping[str, Any]] | None = None,
         max_step: Mapping[str, float] | None = None,
         max_step_fraction: float | None = None,
+        budgets: list[Mapping[str, Any]] | None = None,
         probe_every: int = 10,
         drift_threshold: float = 5.0,
         noise_allowance: float = 2.0,
@@ -248,6 +253,7 @@ class Guarded(TuningInstance):
             if max_step_fraction is None
             else check.float_in(owner, "max_step_fraction", max_step_fraction, 0, 1.01)
         )
+        self.budgets = self._check_budgets(owner, budgets)
 
         self._initial = {p.name: p.val for p in self._tuned}
         self._categorical = [p.name for p in self._tuned if isinstance(p, Categorical)]
@@ -309,6 +315,59 @@ class Guarded(TuningInstance):
                 )
             checked[name] = check.positive_float(owner, f"max_step['{name}']", step)
         return checked
+
+    def _check_budgets(self, owner: str, budgets: list[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
+        if budgets is None:
+            return []
+        if isinstance(budgets, (str, bytes, Mapping)) or not isinstance(budgets, (list, tuple)):
+            raise TypeError(f"The 'budgets' argument of {owner} must be a list of budgets. Got {budgets!r} instead.")
+        by_name = {p.name: p for p in self.parameters}
+        checked = []
+        for i, budget in enumerate(budgets):
+            field = f"budgets[{i}]"
+            if not isinstance(budget, Mapping) or set(budget) != {"weights", "max"}:
+                raise ValueError(f"The '{field}' setting of {owner} must be {{'weights': {{name: w}}, 'max': x}}.")
+            weights = check.mapping(owner, f"{field}['weights']", budget["weights"])
+            if not weights:
+                raise ValueError(f"The '{field}' setting of {owner} must weigh at least one parameter.")
+            for name, weight in weights.items():
+                p = by_name.get(name)
+                if p is None or isinstance(p, Categorical):
+                    raise ValueError(
+                        f"The '{field}' setting of {owner} names {name!r}, which is not a numerical parameter."
+                    )
+                if _finite(owner, f"{field}['weights']['{name}']", weight) == 0.0:
+                    raise ValueError(f"The '{field}' setting of {owner} gives {name!r} a weight of 0.")
+            limit = _finite(owner, f"{field}['max']", budget["max"])
+            entry = {"weights": {name: float(w) for name, w in weights.items()}, "max": limit}
+            used = _usage(entry, {p.name: p.val for p in self.parameters})
+            if used > limit:
+                raise ValueError(
+                    f"The '{field}' setting of {owner} excludes the starting configuration "
+                    f"(it uses {used:g} > {limit:g})."
+                )
+            checked.append(entry)
+        return checked
+
+    def _within_budgets(self, config: dict[str, Any], anchor: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
+        """``config`` pulled towards ``anchor`` (within every budget) until it is within every budget too."""
+        pulled = False
+        for budget in self.budgets:
+            used, limit = _usage(budget, config), budget["max"]
+            if used <= limit:
+                continue
+            base = _usage(budget, anchor)
+            t = (limit - base) / (used - base)  # used > limit >= base
+            for name in budget["weights"]:
+                p = self._by_name[name]
+                target = anchor[name] + t * (config[name] - anchor[name])
+                low, high = sorted((anchor[name], target))
+                config[name] = _on_grid_within(p, target, low, high)
+            if _usage(budget, config) > limit:  # the grids rounded away from the edge: keep the anchor's values
+                for name in budget["weights"]:
+                    config[name] = anchor[name]
+            pulled = True
+        return config, pulled
 
     # ------------------------------------------------------------------ operator actions
     def freeze(self) -> None:
@@ -402,6 +461,10 @@ class Guarded(TuningInstance):
             if not self._scales_natively and self._scale < 1.0:
                 proposal = self._pull_towards(proposal, incumbent, self._scale)
             config, clamped = self._clamp(proposal, rails.last_served)
+            if self.budgets:
+                config, pulled = self._within_budgets(config, incumbent)
+                if pulled:
+                    clamped = [*clamped, "budget"]
             if clamped:
                 self._record(context.id, "clamped", f"limited {', '.join(clamped)}", configuration=config)
             if rails.unsafe and self._unsafe(rails, config, incumbent):
@@ -733,6 +796,10 @@ def _int_at_least(owner: str, name: str, value: Any, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise ValueError(f"The '{name}' argument of {owner} must be an int >= {low}. Got {value!r} instead.")
     return value
+
+
+def _usage(budget: Mapping[str, Any], config: Mapping[str, Any]) -> float:
+    return math.fsum(w * float(config[name]) for name, w in budget["weights"].items())
 
 
 def _on_grid_within(p: Integer | Real, value: float, low: float, high: float) -> float:

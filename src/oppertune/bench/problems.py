@@ -450,11 +450,14 @@ def queue_service() -> Problem:
 
 QUEUE_CLIFF_MEMORY_MB = 1280.0
 """Memory of the `queue_cliff` service; past it the service falls over (score 0)."""
+QUEUE_MEMORY_BASE_MB = 256.0
+QUEUE_MEMORY_MB_PER = {"threads": 24.0, "queue_length": 0.5, "cache_mb": 1.0}
+"""The `queue_cliff` service's memory model: a base plus so many MB per thread, queue slot and cache MB."""
 
 
 def queue_memory_mb(config: Config) -> float:
     """Memory used by the `queue_cliff` service in ``config``."""
-    return 256.0 + 24.0 * config["threads"] + 0.5 * config["queue_length"] + config["cache_mb"]
+    return QUEUE_MEMORY_BASE_MB + sum(mb * config[name] for name, mb in QUEUE_MEMORY_MB_PER.items())
 
 
 def queue_cliff() -> Problem:

@@ -3,8 +3,8 @@
 Run: ``python -m oppertune.bench.safety [--seeds N] [--rounds N]`` (20 seeds by default, a few seconds).
 For the default tuner with and without rails (and with rails but no drift detection) it prints, per
 problem: normalised cumulative regret, worst drop below the starting configuration, rounds spent where
-the service falls over (``queue_cliff``), and on drifting problems the regret after the shift. Prints
-figures; asserts nothing.
+the service falls over (``queue_cliff``, also with the memory budget an operator would declare), and on
+drifting problems the regret after the shift. Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -16,13 +16,25 @@ from collections.abc import Callable
 from typing import Any
 
 from oppertune.algorithms import create_tuning_instance
-from oppertune.bench.problems import PROBLEMS, Problem, get_problem
+from oppertune.bench.problems import (
+    PROBLEMS,
+    QUEUE_CLIFF_MEMORY_MB,
+    QUEUE_MEMORY_BASE_MB,
+    QUEUE_MEMORY_MB_PER,
+    Problem,
+    get_problem,
+)
 from oppertune.core.types import Context
 
 RAILS: dict[str, dict[str, Any] | None] = {
     "off": None,
     "rails": {},
     "rails, no drift detection": {"drift_threshold": 1e9},
+}
+# What an operator knows and declares: the service's memory model, as a budget the rails keep proposals within.
+MEMORY_BUDGET = {"weights": dict(QUEUE_MEMORY_MB_PER), "max": QUEUE_CLIFF_MEMORY_MB - QUEUE_MEMORY_BASE_MB}
+DECLARED: dict[str, dict[str, dict[str, Any]]] = {
+    "queue_cliff": {"rails + memory budget": {"budgets": [MEMORY_BUDGET]}}
 }
 
 
@@ -67,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     print("-" * len(header))
     for name in PROBLEMS:
         problem = get_problem(name)
-        for label, rails in RAILS.items():
+        for label, rails in {**RAILS, **DECLARED.get(name, {})}.items():
             runs = [run(problem, rails, seed, args.rounds) for seed in range(args.seeds)]
             after = mean([r["after_shift"] for r in runs]) if problem.phases > 1 else float("nan")
             print(
