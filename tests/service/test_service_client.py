@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -205,3 +207,13 @@ def test_rejects_a_url_without_http_scheme_or_host() -> None:
     for url in ("ftp://host/", "http://", "127.0.0.1:8000"):
         with pytest.raises(ValueError, match="'url' must be an http"):
             RemoteTuner(url, "t1", "key")
+
+
+def test_the_client_needs_only_the_core_install() -> None:
+    """No server dependency (web framework, database layer, httpx) is imported by the client."""
+    code = (
+        "import sys; import oppertune.service.client; "
+        "print(sorted(m for m in ('httpx', 'fastapi', 'starlette', 'sqlalchemy', 'uvicorn') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
