@@ -12,6 +12,7 @@ import pytest
 from oppertune.algorithms import TuningInstance, create_tuning_instance
 from oppertune.algorithms.base import _checksum
 from oppertune.algorithms.bluefin import BlueFin
+from oppertune.algorithms.paired_search import PairedSearch
 from oppertune.core.types import Context
 from oppertune.core.values import Categorical, Integer, Real
 from oppertune.safety import Guarded
@@ -403,6 +404,17 @@ def test_exploration_starts_cautious_and_widens_after_good_rounds() -> None:
     play(tuner, 3, reward=lambda x: 10.0)
     assert tuner.exploration_scale == 1.0
     assert guarded().exploration_scale == 0.5  # the default start
+
+
+def test_changing_the_scale_rescales_the_learners_gradient_mean_square() -> None:
+    learner = PairedSearch(PARAMS[:2], random_seed=1)
+    play(learner, 6, reward=lambda x: score({**x, "m": "x"}), noise=0.1)
+    full = list(learner._v)
+    assert all(v > 0.0 for v in full)
+    learner._set_exploration_scale(0.5)  # estimates with half the perturbation carry twice the noise
+    assert learner._v == pytest.approx([4.0 * v for v in full])
+    learner._set_exploration_scale(1.0)
+    assert learner._v == pytest.approx(full)
 
 
 @pytest.mark.parametrize("start_scale", [0.0, 0.01, 1.5, "half"])

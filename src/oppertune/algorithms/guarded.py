@@ -770,13 +770,13 @@ class Guarded(TuningInstance):
         events = state["events"]
         if not isinstance(events, list):
             raise ValueError("'events' must be a list")
+        self._set_scale(scale)  # before the learners load: what they saved was learnt at this scale
         self.tuner._set_state(state["tuner"])
         self._contexts, self._mode = parsed, state["mode"]
         self._cooldown_left = valid.non_negative_int(state["cooldown_left"], "cooldown_left")
         self._triggers = [valid.non_negative_int(t, "triggers") for t in state["triggers"]]
         self._events = [dict(e) for e in events]
         self._draws.set_state(state["draws"])
-        self._set_scale(scale)
 
 
 def _lower_bound(candidate: list[Any]) -> float:

@@ -171,7 +171,12 @@ class PairedSearch(TuningInstance):
     def _set_exploration_scale(self, scale: float) -> bool:
         """Scale the perturbations and the steps together. A grid parameter whose scaled perturbation would be
         under one grid step is still perturbed by one step, in a fraction of the pairs: the expected
-        perturbation shrinks with the scale, and the parameter never freezes."""
+        perturbation shrinks with the scale, and the parameter never freezes.
+
+        The running mean square of the gradient estimates is rescaled with the square of the scale's change: an
+        estimate divides the reward noise by the perturbation, so estimates made with narrow perturbations are
+        noisier and would otherwise hold back the steps long after the scale recovers."""
+        self._v = [v * (self._exploration_scale / scale) ** 2 for v in self._v]
         self._exploration_scale = scale
         self._widths, self._perturb = [], []
         for p, width in zip(self._numbers, self._base_widths):
