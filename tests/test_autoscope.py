@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from state_edits import resealed_state
 from testpaths import EXAMPLES
 
 from oppertune.algorithms import TuningInstance, create_tuning_instance
 from oppertune.algorithms.autoscope import MAX_HEIGHT, AutoScope, AutoScopeFeature
-from oppertune.algorithms.base import _checksum
 from oppertune.core.errors import StateError
 from oppertune.core.types import Context
 from oppertune.core.values import Categorical, Integer, Real
@@ -468,9 +468,8 @@ def test_round_trip_with_a_leaf_mid_pair_and_a_late_joiner() -> None:
 
 def tampered(tuner: AutoScope, change: Any) -> dict[str, Any]:
     state = tuner.to_state()
-    body = {k: v for k, v in state.items() if k != "checksum"}
-    change(body["learner"])
-    return {**body, "checksum": _checksum(body)}
+    change(state["learner"])
+    return resealed_state(state)
 
 
 @pytest.mark.parametrize(

@@ -10,9 +10,9 @@ from collections.abc import Callable
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from state_edits import resealed
 
 from oppertune.algorithms import create_tuning_instance
-from oppertune.algorithms.base import _checksum
 from oppertune.algorithms.hybrid_solver import HybridSolver
 from oppertune.algorithms.paired_search import PairedSearch
 from oppertune.core.errors import StateError
@@ -287,11 +287,6 @@ def test_grid_parameters_keep_exploring_below_one_grid_step() -> None:
     assert 30 <= perturbed <= 70  # about a quarter of the pairs, one grid step either side
 
 
-def _resealed(state: dict) -> str:
-    body = {k: v for k, v in state.items() if k != "checksum"}
-    return json.dumps({**body, "checksum": _checksum(body)})
-
-
 def test_states_without_category_offsets_load_and_bad_offsets_are_refused() -> None:
     tuner = PairedSearch(SHIFTED, random_seed=2)
     for _ in range(60):
@@ -300,9 +295,9 @@ def test_states_without_category_offsets_load_and_bad_offsets_are_refused() -> N
     state = json.loads(tuner.dumps())
     older = json.loads(tuner.dumps())
     del older["learner"]["offsets"], older["learner"]["shift"]  # saved before category offsets existed
-    assert PairedSearch.loads(_resealed(older)).center == tuner.center
+    assert PairedSearch.loads(resealed(older)).center == tuner.center
     for field, value in (("offsets", [[[0.0, 0.0]]]), ("offsets", [[[0.0, 0.0], [2.0, 0.0]]]), ("shift", [0.0])):
         bad = json.loads(json.dumps(state))
         bad["learner"][field] = value
         with pytest.raises(StateError, match=field):
-            PairedSearch.loads(_resealed(bad))
+            PairedSearch.loads(resealed(bad))

@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
+from state_edits import resealed
 
 from oppertune.algorithms import TuningInstance
-from oppertune.algorithms.base import _checksum
 from oppertune.algorithms.bluefin import BlueFin
 from oppertune.algorithms.hybrid_solver import HybridSolver
 from oppertune.core.errors import StateError
@@ -27,12 +27,6 @@ def make_tuner() -> HybridSolver:
         tuner.set_reward(reward)
     tuner.predict()
     return tuner
-
-
-def resealed(state: dict) -> str:
-    """The state with a valid checksum again, as a deliberate forger would write it."""
-    body = {k: v for k, v in state.items() if k != "checksum"}
-    return json.dumps({**body, "checksum": _checksum(body)})
 
 
 def test_truncated_text() -> None:

@@ -86,3 +86,13 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=10)
+
+
+# A bluefin tuner with safety rails, as the API creates it.
+GUARDED = {
+    "name": "guarded",
+    "parameters": NUMERICAL,
+    "algorithm": "bluefin",
+    "algorithm_args": {"random_seed": 1},
+    "safety": {"baseline_rounds": 2, "margin": 0.5},
+}

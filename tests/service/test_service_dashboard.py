@@ -14,15 +14,8 @@ from oppertune.service.dashboard import Overviews
 from oppertune.service.settings import Settings
 from oppertune.service.storage import SCHEMA_VERSION, SUMMARY_SORTS, Storage
 
-from .service_helpers import NUMERICAL, PARAMETERS
+from .service_helpers import GUARDED, NUMERICAL, PARAMETERS
 
-GUARDED = {
-    "name": "guarded",
-    "parameters": NUMERICAL,
-    "algorithm": "bluefin",
-    "algorithm_args": {"random_seed": 1},
-    "safety": {"baseline_rounds": 2, "margin": 0.5},
-}
 AUTOSCOPE = {
     "name": "scoped",
     "parameters": NUMERICAL,

@@ -7,15 +7,7 @@ from sqlalchemy import inspect, text
 
 from oppertune.service.storage import SCHEMA_VERSION, Storage
 
-from .service_helpers import NUMERICAL
-
-GUARDED = {
-    "name": "guarded",
-    "parameters": NUMERICAL,
-    "algorithm": "bluefin",
-    "algorithm_args": {"random_seed": 1},
-    "safety": {"baseline_rounds": 2, "margin": 0.5},
-}
+from .service_helpers import GUARDED, NUMERICAL
 
 
 def play(client: TestClient, tuner: str, rewards: list[float]) -> list[dict]:
