@@ -83,6 +83,20 @@ def test_when_the_learner_keeps_changing_categories_the_starting_configuration_i
     assert tuner.tuner._per_context[""]._pairs == pairs  # the rails served it: the learner does not learn it
 
 
+@pytest.mark.parametrize("seed", [10, 12])
+def test_two_rounds_measure_the_baseline_when_the_learner_then_keeps_changing_categories(seed: int) -> None:
+    tuner = create_tuning_instance(PARAMS, algorithm_args={"random_seed": seed}, safety={"baseline_rounds": 4})
+    served = []
+    while "baseline" not in kinds(tuner):
+        x, rid = tuner.predict()
+        served.append((x, tuner.round_metadata(rid)["served_by"]))
+        tuner.set_reward(score(x))
+    counted = [score(x) for x, who in served if who == "baseline"]
+    assert len(counted) == 2 and [who for _, who in served].count("learner") == 4
+    assert {"a": 0.2, "n": 10, "m": "x"} not in [x for x, _ in served]  # no round of its own
+    assert tuner.events()[-1]["value"] == pytest.approx(sum(counted) / 2)
+
+
 def test_learners_that_do_not_explore_in_pairs_get_a_dedicated_baseline() -> None:
     tuner = Guarded(BlueFin([Real("a", 0.5, 0.0, 1.0)], random_seed=1))
     x, rid = tuner.predict()

@@ -213,7 +213,8 @@ def _baseline_steps(
 
     The rails measure the baseline as the mean reward of ``baseline_rounds`` rounds served as baseline
     rounds (the starting configuration, or the learner's first rounds around it; again after a drift),
-    unless the settings give it.
+    unless the settings give it; or of the first two or more of them once as many learner rounds (which
+    changed a starting category) came in between.
     """
     if safety is None:
         return [], []
@@ -223,13 +224,20 @@ def _baseline_steps(
     else:
         needed = int(safety.get("baseline_rounds") or _rail_default("baseline_rounds"))
         measuring: list[float] = []  # rounds of one measurement: not always consecutive (the learner's may be)
-        for i in np.flatnonzero(served == SERVED_BY.index("baseline")):
-            measuring.append(float(rewards[i]))
-            if len(measuring) == needed:
+        baseline_code, learner_code = SERVED_BY.index("baseline"), SERVED_BY.index("learner")
+        known, uncounted = False, 0
+        for i, code in enumerate(served.tolist()):
+            if code == baseline_code:
+                if known and not measuring:  # measured again, after a drift
+                    known, uncounted = False, 0
+                measuring.append(float(rewards[i]))
+            elif code == learner_code and not known:
+                uncounted += 1
+            if not known and (len(measuring) >= needed or (len(measuring) >= 2 and uncounted >= needed)):
                 if not any(math.isnan(v) for v in measuring):
                     effective = int(rounds[i + 1]) if i + 1 < len(rounds) else int(rounds[i]) + 1
-                    steps.append({"round": effective, "value": math.fsum(measuring) / needed})
-                measuring = []
+                    steps.append({"round": effective, "value": math.fsum(measuring) / len(measuring)})
+                measuring, known, uncounted = [], True, 0
     margin = safety.get("margin")
     relative = safety.get("relative_margin", _rail_default("relative_margin")) if margin is None else None
     threshold = [

@@ -150,3 +150,21 @@ def test_baseline_measured_over_rounds_that_are_not_consecutive() -> None:
     chart = build(rounds, safety={"baseline_rounds": 4, "relative_margin": 0.1})
     assert chart["baseline"] == [{"round": 7, "value": pytest.approx(2.5)}]
     assert chart["threshold"][0]["value"] == pytest.approx(2.25)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_the_baseline_drawn_is_the_one_the_rails_measured(seed: int) -> None:
+    parameters = [{"type": "real", "name": "ratio", "val": 0.5, "min": 0.0, "max": 1.0},
+                  {"type": "categorical", "name": "mode", "val": "a", "categories": ["a", "b", "c"]}]  # fmt: skip
+    tuner = create_tuning_instance(parameters, algorithm_args={"random_seed": seed}, safety={})
+    rounds, rng = Rounds(parameters), random.Random(seed)
+    for i in range(1, 61):
+        prediction, _ = tuner.predict()
+        metadata = tuner.get_tuning_requests()[-1].metadata
+        reward = (2.0 if prediction["mode"] == "b" else 1.0) + prediction["ratio"] + rng.gauss(0.0, 0.1)
+        tuner.set_reward(reward)
+        rounds.append(i, reward, prediction, metadata=metadata)
+    # an event recorded while round k (from 1) is learnt carries k - 1; its baseline applies from round k + 1
+    measured = [(e["round"] + 2, e["value"]) for e in tuner.events() if e["kind"] == "baseline"]
+    drawn = [(s["round"], s["value"]) for s in build(rounds, safety={})["baseline"]]
+    assert drawn == [(r, pytest.approx(v)) for r, v in measured]

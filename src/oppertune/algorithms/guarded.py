@@ -22,15 +22,14 @@ deviations of the measured reward noise is a violation: a single round cannot te
 noise. The noise is the spread of repeated rounds of one configuration (the incumbent's probes, the
 confirmations), pooled over contexts until a context has its own; until there are three, the spread
 of the learner's rounds that measured the baseline (rough: they vary with the learner's perturbations
-too, so it errs towards tolerance). Exploration starts at
-``start_scale`` of the learner's own (a trust region: the learner's perturbations and steps shrink
-together, or the proposal is pulled towards the incumbent for learners that cannot shrink);
-``recover_after`` good rounds in a row double it, up to the full size. When ``k`` of the last ``n``
-rounds violate, the next round serves the incumbent and exploration halves. ``rollback_after``
-such triggers within ``rollback_window`` rounds roll back automatically: the incumbent is served
-for ``cooldown`` rounds. A two-sided CUSUM on the standardised rewards of incumbent rounds detects a
-sustained shift; then the baseline is measured again, stale evidence is dropped and the learner
-explores anew.
+too, so it errs towards tolerance). Exploration starts at ``start_scale`` of the learner's own (the
+learner's perturbations shrink, or the proposal is pulled towards the incumbent for learners that
+cannot shrink them); ``recover_after`` good rounds in a row double it, up to the full size. When ``k``
+of the last ``n`` rounds violate, the next round serves the incumbent and exploration halves.
+``rollback_after`` such triggers within ``rollback_window`` rounds roll back automatically: the
+incumbent is served for ``cooldown`` rounds, then exploring resumes at a quarter of its full size. A
+two-sided CUSUM on the standardised rewards of incumbent rounds detects a sustained shift; then the
+baseline is measured again, stale evidence is dropped and the learner explores anew.
 
 A round that falls ``collapse`` times further below the baseline than a violation (the service fell
 over) marks an unsafe region: the collapsed configuration and the direction from the incumbent of
@@ -61,6 +60,7 @@ SafetyEvent = dict[str, Any]
 """One recorded decision: ``{"round", "context_id", "kind", "reason", ...}``."""
 
 _MIN_SCALE = 1.0 / 16.0
+_ROLLBACK_SCALE = 0.25  # exploration resumes at this scale after a rollback's cooldown
 _MAX_EVENTS = 1000
 _MAX_CANDIDATES = 8
 _CUSUM_SLACK = 0.5
@@ -133,8 +133,8 @@ class Guarded(TuningInstance):
         baseline_rounds: Rounds that measure the baseline: the learner's first rounds that keep the starting
             categories (its first pairs straddle the starting configuration, so their mean estimates its reward),
             or with ``dedicated_baseline`` rounds of the starting configuration itself. Once the learner has
-            changed a starting category in this many rounds (after a drift, say), the rails serve the starting
-            configuration for the rest.
+            changed a starting category in this many rounds, two such rounds are enough; with fewer, the rails
+            serve the starting configuration for the rest.
         dedicated_baseline: Serve the starting configuration itself to measure the baseline. None (default): only
             when the tuner does not explore in pairs around its centre (PairedSearch does, and HybridSolver by
             default).
@@ -142,7 +142,8 @@ class Guarded(TuningInstance):
         relative_margin: Or ``baseline - relative_margin * |baseline|``; used when ``margin`` is None.
         violations: ``(k, n)``: a regression is declared when ``k`` of the last ``n`` rounds violate.
         recover_after: Good rounds in a row after which exploration doubles again (up to its full size).
-        rollback_after: Regressions within ``rollback_window`` rounds that trigger an automatic rollback.
+        rollback_after: Regressions within ``rollback_window`` rounds that trigger an automatic rollback;
+            exploring resumes after it at a quarter of the full size.
         rollback_window: See ``rollback_after``.
         cooldown: Rounds the incumbent is served after a rollback before exploring resumes.
         limits: Hard limits narrower than a parameter's range: ``{"name": {"min": x, "max": y}}``
@@ -180,12 +181,12 @@ class Guarded(TuningInstance):
         recover_after: int = 2,
         rollback_after: int = 3,
         rollback_window: int = 20,
-        cooldown: int = 10,
+        cooldown: int = 5,
         limits: Mapping[str, Mapping[str, Any]] | None = None,
         max_step: Mapping[str, float] | None = None,
         max_step_fraction: float | None = None,
         budgets: list[Mapping[str, Any]] | None = None,
-        probe_every: int = 10,
+        probe_every: int = 15,
         drift_threshold: float = 5.0,
         noise_allowance: float = 2.0,
         collapse: float = 3.0,
@@ -561,7 +562,10 @@ class Guarded(TuningInstance):
                 self.tuner._learn(reward, context)
                 rails.uncounted += source == "learner"
             if source == "baseline":
-                self._learn_baseline(rails, r, context, proposed)
+                rails.baseline_samples.append(r)
+            samples = len(rails.baseline_samples)
+            if samples >= self.baseline_rounds or (samples >= 2 and rails.uncounted >= self.baseline_rounds):
+                self._set_baseline(rails, context, proposed)
             return
         if source == "learner":
             self.tuner._learn(reward, context)
@@ -584,10 +588,7 @@ class Guarded(TuningInstance):
             self._update_candidate(rails, rails.incumbent, r)
         self._guard(rails, r, context, config)
 
-    def _learn_baseline(self, rails: _ContextRails, r: float, context: Context, proposed: bool) -> None:
-        rails.baseline_samples.append(r)
-        if len(rails.baseline_samples) < self.baseline_rounds:
-            return
+    def _set_baseline(self, rails: _ContextRails, context: Context, proposed: bool) -> None:
         samples = rails.baseline_samples
         mean = math.fsum(samples) / len(samples)
         rails.baseline = mean
@@ -599,7 +600,7 @@ class Guarded(TuningInstance):
         else:
             rails.spread, rails.spread_n = squares, len(samples)
         rails.baseline_samples = []
-        self._record(context.id, "baseline", f"baseline reward {mean:.6g} from {len(samples)} round(s)")
+        self._record(context.id, "baseline", f"baseline reward {mean:.6g} from {len(samples)} round(s)", value=mean)
 
     def _allowance(self, rails: _ContextRails) -> float:
         """How far below the baseline a round may fall before it violates: the margin plus the noise allowance."""
@@ -656,7 +657,7 @@ class Guarded(TuningInstance):
 
     def _start_rollback(self, reason: str) -> None:
         self._mode, self._cooldown_left = "rolled_back", max(1, self.cooldown)
-        self._set_scale(_MIN_SCALE)
+        self._set_scale(_ROLLBACK_SCALE)
         self._record("", "rollback", f"{reason}: serving the incumbent for {self._cooldown_left} round(s)")
 
     def _set_scale(self, scale: float) -> None:

@@ -169,9 +169,10 @@ class PairedSearch(TuningInstance):
         return shift
 
     def _set_exploration_scale(self, scale: float) -> bool:
-        """Scale the perturbations and the steps together. A grid parameter whose scaled perturbation would be
-        under one grid step is still perturbed by one step, in a fraction of the pairs: the expected
-        perturbation shrinks with the scale, and the parameter never freezes.
+        """Scale the perturbations (not the steps: a step follows evidence, and halving it only delays the tuner).
+        A grid parameter whose scaled perturbation would be under one grid step is still perturbed by one step,
+        in a fraction of the pairs: the expected perturbation shrinks with the scale, and the parameter never
+        freezes.
 
         The running mean square of the gradient estimates is rescaled with the square of the scale's change: an
         estimate divides the reward noise by the perturbation, so estimates made with narrow perturbations are
@@ -326,7 +327,7 @@ class PairedSearch(TuningInstance):
         plus, minus = self._played
         self._steps += 1
         t = self._steps
-        scale = self.eta / math.sqrt(len(self._center)) * self._gain * self._exploration_scale
+        scale = self.eta / math.sqrt(len(self._center)) * self._gain
         agreement = weight = 0.0
         for i in range(len(self._center)):
             spread = plus[i] - minus[i]

@@ -4,7 +4,9 @@ Run: ``python -m oppertune.bench.safety [--seeds N] [--rounds N]`` (20 seeds by 
 For the default tuner with and without rails (and with rails but no drift detection) it prints, per
 problem: normalised cumulative regret, worst drop below the starting configuration, rounds spent where
 the service falls over (``queue_cliff``, also with the memory budget an operator would declare), and on
-drifting problems the regret after the shift. Prints figures; asserts nothing.
+drifting problems the regret after the shift; then the same on ``queue_cliff`` for tuners that explore
+more widely (uniform random sampling, the seed README's hybrid solver), with and without the rails.
+Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from oppertune.algorithms import create_tuning_instance
+from oppertune.algorithms.registry import DEFAULT_ALGORITHM
 from oppertune.bench.problems import (
     PROBLEMS,
     QUEUE_CLIFF_MEMORY_MB,
@@ -24,6 +27,7 @@ from oppertune.bench.problems import (
     Problem,
     get_problem,
 )
+from oppertune.bench.runners import SEED_HYBRID_ARGS
 from oppertune.core.types import Context
 
 RAILS: dict[str, dict[str, Any] | None] = {
@@ -38,10 +42,26 @@ DECLARED: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
-def run(problem: Problem, rails: dict[str, Any] | None, seed: int, rounds: int) -> dict[str, float]:
-    """One run: cumulative regret, worst drop, rounds in the cliff, regret after the shift."""
-    args = {"random_seed": seed}
-    tuner = create_tuning_instance(problem.parameters, algorithm_args=args, safety=rails)
+# Rails are for any tuner: these explore more widely than the default, and the cliff shows what the rails save them.
+OTHER_TUNERS: dict[str, tuple[str, dict[str, Any]]] = {
+    "uniform_random": ("uniform_random", {}),
+    "hybrid_solver (seed README)": ("hybrid_solver", SEED_HYBRID_ARGS),
+}
+
+
+def run(
+    problem: Problem,
+    rails: dict[str, Any] | None,
+    seed: int,
+    rounds: int,
+    algorithm: str | None = None,
+    arguments: dict[str, Any] | None = None,
+) -> dict[str, float]:
+    """One run (of the default tuner unless ``algorithm`` is named): cumulative regret, worst drop, rounds in the
+    cliff, regret after the shift."""
+    args = {**(arguments or {}), "random_seed": seed}
+    algorithm = algorithm or DEFAULT_ALGORITHM
+    tuner = create_tuning_instance(problem.parameters, algorithm, algorithm_args=args, safety=rails)
     contexts = [Context(c) for c in problem.contexts]
     noise, arrivals = random.Random(seed * 7919 + 1), random.Random(seed * 7919 + 2)
     regrets, cliff, after_shift = [], 0, []
@@ -86,6 +106,18 @@ def main(argv: list[str] | None = None) -> None:
                 f"{name:<20} {label:<27} {mean([r['cumulative'] for r in runs]):>12.3f} "
                 f"{mean([r['worst_drop'] for r in runs]):>12.3f} {mean([r['cliff_rounds'] for r in runs]):>12.1f} "
                 f"{'' if after != after else f'{after:.3f}':>12}"
+            )
+    print()
+    print(f"Other tuners on queue_cliff, with and without the rails (default settings), {args.seeds} seeds")
+    print(header)
+    print("-" * len(header))
+    cliff = get_problem("queue_cliff")
+    for name, (algorithm, arguments) in OTHER_TUNERS.items():
+        for label, rails in (("off", None), ("rails", {})):
+            runs = [run(cliff, rails, seed, args.rounds, algorithm, arguments) for seed in range(args.seeds)]
+            print(
+                f"{name:<20.20} {label:<27} {mean([r['cumulative'] for r in runs]):>12.3f} "
+                f"{mean([r['worst_drop'] for r in runs]):>12.3f} {mean([r['cliff_rounds'] for r in runs]):>12.1f}"
             )
 
 
