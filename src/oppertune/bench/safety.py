@@ -1,6 +1,6 @@
 """What the safety rails cost and buy, on the quality benchmark's problems.
 
-Run: ``python -m oppertune.bench.safety [--seeds N] [--rounds N]`` (20 seeds by default, a few seconds).
+Run: ``python -m oppertune.bench.safety [--seeds N] [--rounds N]`` (100 seeds by default, about 30 seconds).
 For the default tuner with and without rails (and with rails but no drift detection) it prints, per
 problem: normalised cumulative regret, worst drop below the starting configuration, rounds spent where
 the service falls over (``queue_cliff``, also with the memory budget an operator would declare), and on
@@ -12,6 +12,7 @@ Prints figures; asserts nothing.
 from __future__ import annotations
 
 import argparse
+import math
 import random
 import statistics
 from collections.abc import Callable
@@ -85,40 +86,61 @@ def run(
     }
 
 
+def _cost(runs: list[dict[str, float]], off: list[dict[str, float]]) -> str:
+    """The change in cumulative regret against the same seeds with the rails off, in %, ± its standard error."""
+    base = statistics.fmean(r["cumulative"] for r in off)
+    differences = [a["cumulative"] - b["cumulative"] for a, b in zip(runs, off)]
+    error = statistics.stdev(differences) / math.sqrt(len(differences))
+    return f"{100 * statistics.fmean(differences) / base:+.1f}% ±{100 * error / base:.1f}"
+
+
+def _row(name: str, label: str, runs: list[dict[str, float]], off: list[dict[str, float]], after: bool) -> str:
+    mean: Callable[[list[float]], float] = statistics.fmean
+    shift = f"{mean([r['after_shift'] for r in runs]):.3f}" if after else ""
+    return (
+        f"{name:<20.20} {label:<27} {mean([r['cumulative'] for r in runs]):>12.3f} "
+        f"{'' if runs is off else _cost(runs, off):>14} {mean([r['worst_drop'] for r in runs]):>12.3f} "
+        f"{mean([r['cliff_rounds'] for r in runs]):>12.1f} {shift:>12}"
+    )
+
+
+def _seeds(text: str) -> int:
+    value = int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"--seeds must be at least 2 (got {value}): the cost needs a spread")
+    return value
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Print the table."""
+    """Print the tables."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--seeds", type=_seeds, default=100)
     parser.add_argument("--rounds", type=int, default=200)
     args = parser.parse_args(argv)
-    mean: Callable[[list[float]], float] = statistics.fmean
     print(f"Default tuner with and without safety rails, mean over {args.seeds} seeds x {args.rounds} rounds")
-    columns = ("cumulative", "worst drop", "cliff rounds", "after shift")
-    header = f"{'problem':<20} {'rails':<27} " + " ".join(f"{c:>12}" for c in columns)
+    print("(cost: change in cumulative regret against the rails off on the same seeds, ± its standard error)")
+    columns = ("cumulative", "cost", "worst drop", "cliff rounds", "after shift")
+    widths = (12, 14, 12, 12, 12)
+    header = f"{'problem':<20} {'rails':<27} " + " ".join(f"{c:>{w}}" for c, w in zip(columns, widths))
     print(header)
     print("-" * len(header))
     for name in PROBLEMS:
         problem = get_problem(name)
+        off: list[dict[str, float]] = []
         for label, rails in {**RAILS, **DECLARED.get(name, {})}.items():
             runs = [run(problem, rails, seed, args.rounds) for seed in range(args.seeds)]
-            after = mean([r["after_shift"] for r in runs]) if problem.phases > 1 else float("nan")
-            print(
-                f"{name:<20} {label:<27} {mean([r['cumulative'] for r in runs]):>12.3f} "
-                f"{mean([r['worst_drop'] for r in runs]):>12.3f} {mean([r['cliff_rounds'] for r in runs]):>12.1f} "
-                f"{'' if after != after else f'{after:.3f}':>12}"
-            )
+            off = off or runs
+            print(_row(name, label, runs, off, problem.phases > 1))
     print()
     print(f"Other tuners on queue_cliff, with and without the rails (default settings), {args.seeds} seeds")
     print(header)
     print("-" * len(header))
     cliff = get_problem("queue_cliff")
     for name, (algorithm, arguments) in OTHER_TUNERS.items():
-        for label, rails in (("off", None), ("rails", {})):
-            runs = [run(cliff, rails, seed, args.rounds, algorithm, arguments) for seed in range(args.seeds)]
-            print(
-                f"{name:<20.20} {label:<27} {mean([r['cumulative'] for r in runs]):>12.3f} "
-                f"{mean([r['worst_drop'] for r in runs]):>12.3f} {mean([r['cliff_rounds'] for r in runs]):>12.1f}"
-            )
+        off = [run(cliff, None, seed, args.rounds, algorithm, arguments) for seed in range(args.seeds)]
+        on = [run(cliff, {}, seed, args.rounds, algorithm, arguments) for seed in range(args.seeds)]
+        print(_row(name, "off", off, off, False))
+        print(_row(name, "rails", on, off, False))
 
 
 if __name__ == "__main__":

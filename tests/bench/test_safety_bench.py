@@ -1,0 +1,37 @@
+"""The safety benchmark: what the rails cost and buy, printed per problem."""
+
+from __future__ import annotations
+
+import pytest
+
+from oppertune.bench import safety
+from oppertune.bench.problems import PROBLEMS, get_problem
+
+
+def test_the_tables_cover_every_problem_and_the_other_tuners(capsys: pytest.CaptureFixture[str]) -> None:
+    safety.main(["--seeds", "2", "--rounds", "30"])
+    lines = capsys.readouterr().out.splitlines()
+    rows = [line.split() for line in lines if line.split() and line.split()[0] in PROBLEMS]
+    assert {row[0] for row in rows} == set(PROBLEMS)
+    off = [line for line in lines if line.startswith("queue_cliff") and " off " in line]
+    assert len(off) == 1 and "%" not in off[0]  # the reference row has no cost
+    budget = next(line for line in lines if "rails + memory budget" in line)
+    assert "%" in budget and budget.split()[-1] == "0.0"  # within the declared budget: no round in the cliff
+    shift = next(line for line in lines if line.startswith("drifting_optimum") and " rails " in line)
+    float(shift.split()[-1])  # drifting problems report the regret after the shift
+    others = [line for line in lines if line.startswith(("uniform_random", "hybrid_solver"))]
+    assert len(others) == 4
+
+
+def test_a_run_measures_the_cliff_and_the_shift() -> None:
+    cliff = safety.run(get_problem("queue_cliff"), None, 0, 200, "uniform_random")
+    assert cliff["cliff_rounds"] > 20  # random sampling falls over often without the rails
+    guarded = safety.run(get_problem("queue_cliff"), {}, 0, 200, "uniform_random")
+    assert guarded["cliff_rounds"] < cliff["cliff_rounds"] / 5
+    drift = safety.run(get_problem("drifting_optimum"), {}, 0, 40)
+    assert drift["after_shift"] == drift["after_shift"]  # measured (not NaN) on a problem with two phases
+
+
+def test_one_seed_is_refused() -> None:
+    with pytest.raises(SystemExit):
+        safety.main(["--seeds", "1"])
