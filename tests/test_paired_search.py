@@ -15,6 +15,7 @@ from state_edits import resealed
 from oppertune.algorithms import create_tuning_instance
 from oppertune.algorithms.hybrid_solver import HybridSolver
 from oppertune.algorithms.paired_search import PairedSearch
+from oppertune.bench.problems import get_problem
 from oppertune.core.errors import StateError
 from oppertune.core.values import Categorical, Integer, Real, transform
 
@@ -256,6 +257,21 @@ def test_finds_a_combination_that_only_pays_when_two_categories_change_together(
         _play_pairs(tuner, 150, reward)  # 300 rounds: without numbers a "pair" is one round
         found += (tuner.center["p"], tuner.center["q"]) == ("c", "c")
     assert found >= 18  # 21 of 30; 9 when exploration decayed with the single changes only
+
+
+def test_a_joint_change_whose_numbers_lie_elsewhere_is_found() -> None:
+    """The best pair of categories is worse than the incumbent's at the incumbent's numbers; its numbers must
+    move along (offsets) while it keeps being tried (exploration held up while it looks promising)."""
+    problem = get_problem("mixed_interactions")
+    found = 0
+    for seed in range(30):
+        tuner = PairedSearch(problem.parameters, random_seed=seed)
+        noise = random.Random(seed)
+        for _ in range(200):
+            prediction, _ = tuner.predict()
+            tuner.set_reward(problem.reward(problem.score(prediction), noise))
+        found += (tuner.center["compression"], tuner.center["io_mode"]) == ("zstd", "mmap")
+    assert found >= 20  # 25 of 30; 10 while exploration decayed regardless and joint changes moved offsets by half
 
 
 def test_exploration_scale_shrinks_the_perturbations_not_the_steps() -> None:

@@ -391,6 +391,20 @@ def test_after_a_collapse_the_rails_keep_out_of_its_region() -> None:
     assert first.dumps() == second.dumps() and '"unsafe":[[' in saved
 
 
+def test_a_collapse_after_a_joint_change_condemns_the_combination_not_each_half() -> None:
+    params = [Categorical("p", "a", ("a", "b", "c")), Categorical("q", "a", ("a", "b", "c")), Real("x", 0.5, 0.0, 1.0)]
+    tuner = create_tuning_instance(params, algorithm_args={"random_seed": 0}, safety={"baseline": 1.0, "margin": 0.1})
+    rails = tuner._rails(Context())  # type: ignore[attr-defined]
+    start = {"p": "a", "q": "a", "x": 0.5}
+    rails.unsafe = [[{"p": "b", "q": "b", "x": 0.5}, start]]  # what a collapse of the joint change (b, b) records
+    assert tuner._unsafe(rails, {"p": "b", "q": "b", "x": 0.6}, start)  # type: ignore[attr-defined]
+    for half in ({"p": "b", "q": "a", "x": 0.5}, {"p": "a", "q": "b", "x": 0.5}, {"p": "b", "q": "c", "x": 0.5}):
+        assert not tuner._unsafe(rails, half, start)  # type: ignore[attr-defined]
+    rails.unsafe = [[{"p": "b", "q": "a", "x": 0.9}, start]]  # a category and a number changed together
+    assert tuner._unsafe(rails, {"p": "b", "q": "a", "x": 0.8}, start)  # type: ignore[attr-defined]
+    assert not tuner._unsafe(rails, {"p": "a", "q": "a", "x": 0.9}, start)  # type: ignore[attr-defined]
+
+
 def test_without_rails_the_same_learner_falls_over_repeatedly() -> None:
     params = [Real("a", 0.3, 0.0, 1.0), Real("b", 0.3, 0.0, 1.0)]
     tuner = create_tuning_instance(params, algorithm_args={"random_seed": 2})

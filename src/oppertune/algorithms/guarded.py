@@ -35,7 +35,9 @@ A round that falls ``collapse`` times further below the baseline than a violatio
 over) marks an unsafe region: the collapsed configuration and the direction from the incumbent of
 the time. The next round serves the incumbent, and from then on a learner's proposal that goes
 further in that direction than halfway to the collapse (and further than the incumbent does) is
-pulled back towards the incumbent, or replaced by it. Every decision is recorded in `events` and in
+pulled back towards the incumbent, or replaced by it; when the collapse changed categories, only
+proposals with all of those categories are (a joint change that collapsed condemns the combination,
+not each of its halves, which may be on the way to the optimum). Every decision is recorded in `events` and in
 the round's request metadata.
 """
 
@@ -493,16 +495,20 @@ class Guarded(TuningInstance):
 
     # ------------------------------------------------------------------ unsafe regions
     def _progress(self, config: Mapping[str, Any], collapsed: Mapping[str, Any], origin: Mapping[str, Any]) -> float:
-        """How far ``config`` goes from ``origin`` towards ``collapsed`` (0: not at all, 1: as far), in unit space;
-        a categorical parameter that the collapse changed counts one unit, reached when ``config`` shares its value."""
+        """How far ``config`` goes from ``origin`` towards ``collapsed`` (0: not at all, 1: as far), in unit space.
+
+        Every categorical parameter that the collapse changed counts one unit; ``config`` makes no progress unless it
+        shares all of their values."""
         along = length = 0.0
         for name, bad in collapsed.items():
             p = self._by_name[name]
             start = origin[name]
             if isinstance(p, Categorical):
                 if bad != start:
+                    if config[name] != bad:  # a collapse after a joint change marks the combination, not each half
+                        return 0.0
                     length += 1.0
-                    along += config[name] == bad
+                    along += 1.0
                 continue
             step = float(transform(p, bad)) - float(transform(p, start))
             length += step * step

@@ -28,7 +28,13 @@ reward of the categorical choice at the centre (to second order). That gives:
   on exploring pairs; at least one grid step on coarse grids), categorical exploration changes one
   parameter at a time and becomes rarer once every alternative was tried; it decays with the number
   of single *and* joint two-parameter changes, so spaces where only a combination pays keep
-  exploring long enough to find it.
+  exploring long enough to find it;
+* joint changes kept alive while they may pay: with two or more categorical parameters, while some
+  tried joint change is within 3 noise standard errors of beating the incumbent, or a few joint
+  changes (no more than there are single alternatives) remain untried, categorical exploration does
+  not decay below 3 times ``explore``, and the extra exploring pairs go to the most promising joint
+  change (an untried one first). A joint change steps both its categories' offsets fully, as a
+  single change would, so its numbers move as fast as theirs.
 
 Without numerical parameters a "pair" is a single round.
 """
@@ -55,6 +61,8 @@ _CLIP = 3.0  # gradient estimates are clipped to this many running root mean squ
 _GAIN_RATE, _GAIN_TARGET, _GAIN_RANGE = 0.15, 0.1, (0.25, 2.0)
 _ADVANTAGE_WINDOW = 3  # a category's advantage is a running mean over about its last three trials
 _OFFSET_RATE = 1.0  # step of the category offsets, relative to the centre's step at gain 1
+_PROMISING_EXPLORE = 3.0  # exploration floor (times ``explore``) while a joint change is untried or promising
+_PROMISING_Z = 3.0  # a tried joint change is promising while within this many standard errors of winning
 
 
 class PairedSearch(TuningInstance):
@@ -152,11 +160,15 @@ class PairedSearch(TuningInstance):
             ]
         self._pair_choice = list(self._incumbent)
         self._exploring = None
-        if self._n_alternatives and draws.take_one() < self._exploration_probability():
-            changes = self._pick_alternative(draws.take_one(), draws.take_one())
-            for parameter, category in changes:
-                self._pair_choice[parameter] = category
-            self._exploring = changes
+        if self._n_alternatives:
+            x = draws.take_one()
+            usual, boosted = self._exploration_probabilities()
+            if x < boosted:  # beyond the usual probability, the pair goes to the most promising joint change
+                u, v = draws.take_one(), draws.take_one()
+                changes = self._pick_alternative(u, v if x < usual else 0.0)
+                for parameter, category in changes:
+                    self._pair_choice[parameter] = category
+                self._exploring = changes
         self._shift = self._shift_of(self._exploring or [])
 
     def _shift_of(self, changes: list[tuple[int, int]]) -> list[float]:
@@ -194,16 +206,52 @@ class PairedSearch(TuningInstance):
         self._joint = {}
         self._level, self._level_var = None, 0.0
 
-    def _exploration_probability(self) -> float:
+    def _exploration_probabilities(self) -> tuple[float, float]:
+        """The usual probability that a pair explores, and the probability raised while a joint change is
+        untried or promising (the pairs in between go to a joint change)."""
         untried = any(
             count == 0 and k != self._incumbent[i]
             for i, stats in enumerate(self._advantage)
             for k, (count, _) in enumerate(stats)
         )
         if untried:
-            return max(self.explore, _UNTRIED_EXPLORE) * self._exploration_scale
+            p = max(self.explore, _UNTRIED_EXPLORE) * self._exploration_scale
+            return p, p
         n = self._n_alternatives + self._n_joint
-        return self.explore * self._exploration_scale * min(1.0, math.sqrt(n / (1.0 + self._pairs)))
+        usual = self.explore * self._exploration_scale * min(1.0, math.sqrt(n / (1.0 + self._pairs)))
+        floor = min(1.0, _PROMISING_EXPLORE * self.explore) * self._exploration_scale
+        if floor > usual and len(self._categories) > 1 and self._joint_promising():
+            return usual, floor
+        return usual, usual
+
+    def _joint_candidates(self) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+        """Every joint change of two categorical parameters away from the incumbent."""
+        return [
+            ((i, k), (j, m))
+            for i in range(len(self._categories))
+            for j in range(i + 1, len(self._categories))
+            for k in range(self._categories[i].n_categories)
+            if k != self._incumbent[i]
+            for m in range(self._categories[j].n_categories)
+            if m != self._incumbent[j]
+        ]
+
+    def _noise(self) -> float:
+        """The noise of the incumbent's level (or, before it is known, the spread of the advantages)."""
+        noise = math.sqrt(self._level_var)
+        if noise == 0.0:
+            means = [mean for stats in self._advantage for count, mean in stats if count]
+            noise = (max(means) - min(means)) if len(means) > 1 and max(means) > min(means) else 1.0
+        return noise
+
+    def _joint_promising(self) -> bool:
+        """Whether some tried joint change is within ``_PROMISING_Z`` standard errors of beating the incumbent, or
+        some remain untried but no more than the single alternatives (trying many more would cost too much)."""
+        margin = _PROMISING_Z * self._noise()
+        if any(count > 0 and mean + margin / math.sqrt(count) > 0.0 for count, mean in self._joint.values()):
+            return True
+        untried = self._n_joint - len(self._joint)  # the joint statistics only hold changes from this incumbent
+        return 0 < untried <= self._n_alternatives
 
     def _pick_alternative(self, u: float, v: float) -> list[tuple[int, int]]:
         """One categorical change (an untried one first, chosen by ``u``), or, once every single change was
@@ -217,10 +265,7 @@ class PairedSearch(TuningInstance):
         ]
         if untried:
             return [untried[min(int(u * len(untried)), len(untried) - 1)]]
-        noise = math.sqrt(self._level_var)
-        if noise == 0.0:
-            means = [mean for stats in self._advantage for count, mean in stats if count]
-            noise = (max(means) - min(means)) if len(means) > 1 and max(means) > min(means) else 1.0
+        noise = self._noise()
         bonus = 2.0 * math.log(2.0 + self._pairs)
         if len(self._categories) > 1 and v < 0.5:
             return self._pick_joint(u, noise, bonus)
@@ -235,15 +280,7 @@ class PairedSearch(TuningInstance):
         return [best]
 
     def _pick_joint(self, u: float, noise: float, bonus: float) -> list[tuple[int, int]]:
-        candidates = [
-            ((i, k), (j, m))
-            for i in range(len(self._categories))
-            for j in range(i + 1, len(self._categories))
-            for k in range(self._categories[i].n_categories)
-            if k != self._incumbent[i]
-            for m in range(self._categories[j].n_categories)
-            if m != self._incumbent[j]
-        ]
+        candidates = self._joint_candidates()
         untried = [c for c in candidates if _joint_key(c) not in self._joint]
         if untried:
             return list(untried[min(int(u * len(untried)), len(untried) - 1)])
@@ -307,12 +344,13 @@ class PairedSearch(TuningInstance):
         """Step the offsets of an exploring pair's categories along its gradient estimate.
 
         The estimate is normalised by the centre's running gradient scale and clipped like the centre's;
-        a joint change splits the step between its two categories.
+        a joint change steps both its categories' offsets fully, as a single change would (its shift, their
+        sum, moves twice as far: a joint change is tried rarely and its numbers have the farthest to go).
         """
         changes = self._exploring or []
         plus, minus = self._played
         t = max(1, self._steps)
-        scale = _OFFSET_RATE * self.eta / math.sqrt(len(self._center)) / max(1, len(changes))
+        scale = _OFFSET_RATE * self.eta / math.sqrt(len(self._center))
         for i in range(len(self._center)):
             spread = plus[i] - minus[i]
             if spread == 0.0 or self._v[i] <= 0.0:
