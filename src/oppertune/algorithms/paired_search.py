@@ -54,7 +54,7 @@ from oppertune.core.values import Categorical, Integer, Real, ValueType, transfo
 
 __all__ = ["PairedSearch"]
 
-_BETA1, _BETA2, _EPS = 0.6, 0.95, 1e-12
+_BETA1, _BETA2, _EPS = 0.3, 0.95, 1e-12
 _LEVEL_RATE = 0.1
 _UNTRIED_EXPLORE = 0.5
 _CLIP = 3.0  # gradient estimates are clipped to this many running root mean squares
