@@ -299,7 +299,7 @@ def keys_create(
 
 
 # ---------------------------------------------------------------------- benchmarks (oppertune.bench)
-bench_app = typer.Typer(help="Benchmarks of tuning quality.", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks of tuning quality and of the safety rails.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 
 
@@ -331,6 +331,17 @@ def bench_quality(
         run_quality(names(problems), names(runners), seeds, rounds, quick, out, jobs, console)
     except ValueError as exc:
         raise _fail(str(exc)) from None
+
+
+@bench_app.command("safety")
+def bench_safety(
+    seeds: Annotated[int, typer.Option(min=2, help="Seeds per problem and setting.")] = 100,
+    rounds: Annotated[int, typer.Option(min=1, help="Rounds per run.")] = 200,
+) -> None:
+    """What the safety rails cost and buy: regret, worst drop, rounds in the cliff, regret after a shift."""
+    from oppertune.bench.safety import main as safety_main
+
+    safety_main(["--seeds", str(seeds), "--rounds", str(rounds)])
 
 
 def main() -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from typer.testing import CliRunner
 
 from oppertune.bench import safety
 from oppertune.bench.problems import PROBLEMS, get_problem
+from oppertune.cli import app
 
 
 def test_the_tables_cover_every_problem_and_the_other_tuners(capsys: pytest.CaptureFixture[str]) -> None:
@@ -32,6 +34,23 @@ def test_a_run_measures_the_cliff_and_the_shift() -> None:
     assert drift["after_shift"] == drift["after_shift"]  # measured (not NaN) on a problem with two phases
 
 
-def test_one_seed_is_refused() -> None:
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--seeds", "1"], "--seeds: must be at least 2 (got 1): the cost needs a spread over seeds"),
+        (["--rounds", "0"], "--rounds: must be at least 1 (got 0)"),
+        (["--seeds", "many"], "--seeds: expected a whole number, got 'many'"),
+    ],
+)
+def test_bad_arguments_are_refused(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
-        safety.main(["--seeds", "1"])
+        safety.main(argv)
+    assert message in capsys.readouterr().err
+
+
+def test_the_command_line_runs_it() -> None:
+    result = CliRunner().invoke(app, ["bench", "safety", "--seeds", "2", "--rounds", "20"])
+    assert result.exit_code == 0, result.output
+    assert "rails + memory budget" in result.output and "uniform_random" in result.output
+    refused = CliRunner().invoke(app, ["bench", "safety", "--seeds", "1"])
+    assert refused.exit_code != 0

@@ -200,9 +200,8 @@ def default_algorithm_name() -> str:
     return registry.DEFAULT_ALGORITHM
 
 
-def _start_default(problem: Problem, seed: int) -> Session:
-    """The default tuner; on a contextual problem it gets the contexts when it takes them, as a user would."""
-    tuner = _default_tuner(problem.parameters, seed)
+def _with_contexts_if_taken(tuner: Any, problem: Problem) -> Session:
+    """A session that passes the problem's contexts when the tuner takes them, as a user would."""
     contexts = _contexts(problem)
     if contexts:
         try:
@@ -210,6 +209,18 @@ def _start_default(problem: Problem, seed: int) -> Session:
         except ValueError:
             contexts = []
     return _TunerSession(tuner, contexts or None)
+
+
+def _start_default(problem: Problem, seed: int) -> Session:
+    """The default tuner; on a contextual problem it gets the contexts when it takes them."""
+    return _with_contexts_if_taken(_default_tuner(problem.parameters, seed), problem)
+
+
+def _start_default_rails(problem: Problem, seed: int) -> Session:
+    """The default tuner inside the safety rails, default settings (the rails seeded too)."""
+    from oppertune.algorithms.guarded import guard
+
+    return _with_contexts_if_taken(guard(_default_tuner(problem.parameters, seed), {"random_seed": seed}), problem)
 
 
 def _start_default_per_context(problem: Problem, seed: int) -> Session:
@@ -397,6 +408,8 @@ def _contextual_numerical(problem: Problem) -> bool:
 _LIST: tuple[Runner, ...] = (
     Runner("default", "create_tuning_instance(parameters): the default algorithm and arguments at run time",
            _start_default, _default_applies, quick=True),
+    Runner("default_rails", "the default tuner inside the safety rails, default settings", _start_default_rails,
+           _default_applies, quick=True),
     Runner("hybrid_solver", "the seed README's HybridSolver (exponential_weights_slates + bluefin, eta 0.01, "
            "delta 0.1, feedback 2)", _start_hybrid, _always, quick=True),
     Runner("bluefin", "BlueFin, default arguments", _start_algorithm("bluefin", {}), _numerical_only, quick=True),

@@ -104,18 +104,24 @@ def _row(name: str, label: str, runs: list[dict[str, float]], off: list[dict[str
     )
 
 
-def _seeds(text: str) -> int:
-    value = int(text)
-    if value < 2:
-        raise argparse.ArgumentTypeError(f"--seeds must be at least 2 (got {value}): the cost needs a spread")
-    return value
+def _at_least(low: int, why: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low} (got {value}){why}")
+        return value
+
+    return parse
 
 
 def main(argv: list[str] | None = None) -> None:
     """Print the tables."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seeds", type=_seeds, default=100)
-    parser.add_argument("--rounds", type=int, default=200)
+    parser.add_argument("--seeds", type=_at_least(2, ": the cost needs a spread over seeds"), default=100)
+    parser.add_argument("--rounds", type=_at_least(1, ""), default=200)
     args = parser.parse_args(argv)
     print(f"Default tuner with and without safety rails, mean over {args.seeds} seeds x {args.rounds} rounds")
     print("(cost: change in cumulative regret against the rails off on the same seeds, ± its standard error)")
