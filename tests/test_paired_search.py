@@ -271,7 +271,33 @@ def test_a_joint_change_whose_numbers_lie_elsewhere_is_found() -> None:
             prediction, _ = tuner.predict()
             tuner.set_reward(problem.reward(problem.score(prediction), noise))
         found += (tuner.center["compression"], tuner.center["io_mode"]) == ("zstd", "mmap")
-    assert found >= 20  # 25 of 30; 10 while exploration decayed regardless and joint changes moved offsets by half
+    assert found >= 15  # 19 of 30; 9 while exploration decayed regardless and joint changes moved offsets by half
+
+
+def test_categories_whose_effects_add_up_get_no_extra_joint_exploration() -> None:
+    """Where every joint change is worth the sum of its halves, exploration decays as usual: late rounds keep
+    the incumbent categories, as they do where the learner has no joint changes to consider at all."""
+    params = [Categorical("p", "a", ("a", "b", "c", "d")), Categorical("q", "a", ("a", "b", "c", "d")),
+              Real("x", 0.5, 0.0, 1.0)]  # fmt: skip
+    effect = {"a": 0.0, "b": 0.3, "c": -0.2, "d": -0.4}
+
+    def additive(x: dict) -> float:
+        return 1.0 + effect[x["p"]] + effect[x["q"]] - (x["x"] - 0.7) ** 2
+
+    late_changes = []
+    for seed in range(20):
+        tuner = PairedSearch(params, random_seed=seed)
+        noise = random.Random(seed)
+        played = []
+        for _ in range(300):
+            prediction, _ = tuner.predict()
+            tuner.set_reward(additive(prediction) + noise.gauss(0.0, 0.03))
+            played.append(prediction)
+        assert (tuner.center["p"], tuner.center["q"]) == ("b", "b")
+        late_changes.append(sum((x["p"], x["q"]) != ("b", "b") for x in played[200:]))
+    # 8.7 of the last 100 rounds try other categories (8.6 without any joint rule; 10.7 when untried joint changes
+    # got extra exploration too)
+    assert sum(late_changes) / len(late_changes) < 10
 
 
 def test_exploration_scale_shrinks_the_perturbations_not_the_steps() -> None:

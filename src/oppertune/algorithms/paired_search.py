@@ -30,11 +30,12 @@ reward of the categorical choice at the centre (to second order). That gives:
   of single *and* joint two-parameter changes, so spaces where only a combination pays keep
   exploring long enough to find it;
 * joint changes kept alive while they may pay: with two or more categorical parameters, while some
-  tried joint change is within 3 noise standard errors of beating the incumbent, or a few joint
-  changes (no more than there are single alternatives) remain untried, categorical exploration does
-  not decay below 3 times ``explore``, and the extra exploring pairs go to the most promising joint
-  change (an untried one first). A joint change steps both its categories' offsets fully, as a
-  single change would, so its numbers move as fast as theirs.
+  tried joint change did better than its two halves tried alone (an interaction, by 2 noise standard
+  errors) and is within 3 standard errors of beating the incumbent, categorical exploration does not
+  decay below 3 times ``explore`` and the extra exploring pairs go to the most promising joint
+  change. Where the categories' effects add up, no joint change qualifies and nothing changes. A
+  joint change steps both its categories' offsets fully, as a single change would, so its numbers
+  move as fast as theirs.
 
 Without numerical parameters a "pair" is a single round.
 """
@@ -61,8 +62,9 @@ _CLIP = 3.0  # gradient estimates are clipped to this many running root mean squ
 _GAIN_RATE, _GAIN_TARGET, _GAIN_RANGE = 0.15, 0.1, (0.25, 2.0)
 _ADVANTAGE_WINDOW = 3  # a category's advantage is a running mean over about its last three trials
 _OFFSET_RATE = 1.0  # step of the category offsets, relative to the centre's step at gain 1
-_PROMISING_EXPLORE = 3.0  # exploration floor (times ``explore``) while a joint change is untried or promising
-_PROMISING_Z = 3.0  # a tried joint change is promising while within this many standard errors of winning
+_PROMISING_EXPLORE = 3.0  # exploration floor (times ``explore``) while a joint change is promising
+_PROMISING_Z = 3.0  # a tried joint change is promising while within this many standard errors of winning...
+_INTERACTION_Z = 2.0  # ...and better than the sum of its halves by this many standard errors
 
 
 class PairedSearch(TuningInstance):
@@ -208,7 +210,7 @@ class PairedSearch(TuningInstance):
 
     def _exploration_probabilities(self) -> tuple[float, float]:
         """The usual probability that a pair explores, and the probability raised while a joint change is
-        untried or promising (the pairs in between go to a joint change)."""
+        promising (the pairs in between go to a joint change)."""
         untried = any(
             count == 0 and k != self._incumbent[i]
             for i, stats in enumerate(self._advantage)
@@ -245,13 +247,18 @@ class PairedSearch(TuningInstance):
         return noise
 
     def _joint_promising(self) -> bool:
-        """Whether some tried joint change is within ``_PROMISING_Z`` standard errors of beating the incumbent, or
-        some remain untried but no more than the single alternatives (trying many more would cost too much)."""
-        margin = _PROMISING_Z * self._noise()
-        if any(count > 0 and mean + margin / math.sqrt(count) > 0.0 for count, mean in self._joint.values()):
-            return True
-        untried = self._n_joint - len(self._joint)  # the joint statistics only hold changes from this incumbent
-        return 0 < untried <= self._n_alternatives
+        """Whether some tried joint change may still beat the incumbent (within ``_PROMISING_Z`` standard errors)
+        and did better than its two halves tried alone (by ``_INTERACTION_Z`` standard errors): only then does
+        the combination, not the sum of two single changes, carry the promise."""
+        noise = self._noise()
+        for key, (count, mean) in self._joint.items():
+            if count and mean + _PROMISING_Z * noise / math.sqrt(count) > 0.0:
+                (i, k), (j, m) = (map(int, part.split(":")) for part in key.split(","))
+                (first_count, first), (second_count, second) = self._advantage[i][k], self._advantage[j][m]
+                halves = first + second if first_count and second_count else -math.inf
+                if mean - halves > _INTERACTION_Z * noise / math.sqrt(count):
+                    return True
+        return False
 
     def _pick_alternative(self, u: float, v: float) -> list[tuple[int, int]]:
         """One categorical change (an untried one first, chosen by ``u``), or, once every single change was
