@@ -343,3 +343,41 @@ def test_states_without_category_offsets_load_and_bad_offsets_are_refused() -> N
         bad["learner"][field] = value
         with pytest.raises(StateError, match=field):
             PairedSearch.loads(resealed(bad))
+
+
+def _engine_after_a_shift(shift_threshold: float | None, seed: int) -> str:
+    """Engine "b" is best until round 150; then the workload changes, "b" becomes the worst and "c" the best."""
+    params = [Categorical("engine", "a", ("a", "b", "c")), Real("x", 0.5, 0.0, 1.0)]
+    tuner = PairedSearch(params, shift_threshold=shift_threshold, random_seed=seed)
+    noise = random.Random(seed)
+    for t in range(300):
+        prediction, _ = tuner.predict()
+        base = {"a": 0.0, "b": 0.3, "c": 0.1} if t < 150 else {"a": 0.0, "b": -0.4, "c": 0.2}
+        tuner.set_reward(1.0 + base[prediction["engine"]] - (prediction["x"] - 0.6) ** 2 + noise.gauss(0.0, 0.05))
+    return tuner.center["engine"]
+
+
+def test_a_lasting_drop_in_reward_makes_the_learner_explore_its_categories_again() -> None:
+    noticed = sum(_engine_after_a_shift(8.0, seed) == "c" for seed in range(20))
+    unnoticed = sum(_engine_after_a_shift(None, seed) == "c" for seed in range(20))
+    assert noticed == 20 and unnoticed <= 16  # 15 of 20 find "c" without the detector, by the usual exploration
+
+
+def test_shift_detector_state_round_trips_and_older_states_load() -> None:
+    tuner = PairedSearch(SHIFTED, random_seed=2)
+    for _ in range(40):
+        prediction, _ = tuner.predict()
+        tuner.set_reward(shifted(prediction))
+    state = json.loads(tuner.dumps())
+    assert PairedSearch.loads(tuner.dumps()).dumps() == tuner.dumps()
+    older = json.loads(tuner.dumps())
+    del older["learner"]["drop"], older["learner"]["shifts"], older["learner"]["level_updates"]  # before the detector
+    assert PairedSearch.loads(resealed(older)).center == tuner.center
+    for field, value in (("drop", -1.0), ("shifts", -1), ("shifts", 1.5), ("level_updates", -2)):
+        bad = json.loads(json.dumps(state))
+        bad["learner"][field] = value
+        with pytest.raises(StateError, match=field):
+            PairedSearch.loads(resealed(bad))
+    for threshold in (0.0, -1.0, float("nan"), "8"):
+        with pytest.raises((ValueError, TypeError), match="shift_threshold"):
+            PairedSearch(SHIFTED, shift_threshold=threshold)  # type: ignore[arg-type]

@@ -489,3 +489,19 @@ def test_budgets_are_checked_at_construction(budgets: object, error: type[Except
     with pytest.raises(error) as info:
         guarded(budgets=budgets)
     assert fragment in str(info.value)
+
+
+def test_when_the_learner_notices_a_shift_the_rails_measure_the_baseline_again() -> None:
+    params = [Categorical("engine", "a", ("a", "b", "c")), Real("x", 0.5, 0.0, 1.0)]
+    tuner = create_tuning_instance(params, algorithm_args={"random_seed": 0}, safety={})
+    noise = random.Random(0)
+    for t in range(300):
+        x, _ = tuner.predict()
+        base = {"a": 0.0, "b": 0.3, "c": 0.1} if t < 150 else {"a": 0.0, "b": -0.4, "c": 0.2}  # the workload changes
+        tuner.set_reward(1.0 + base[x["engine"]] - (x["x"] - 0.6) ** 2 + noise.gauss(0.0, 0.05))
+    events = [(e["round"], e["kind"], e["reason"]) for e in tuner.events() if e["kind"] in ("drift", "baseline")]
+    assert [kind for _, kind, _ in events] == ["baseline", "drift", "baseline"]
+    assert events[1][0] == 150 and "the learner's incumbent fell" in events[1][2]
+    assert tuner.events()[-1]["kind"] != "drift" and tuner.best_configuration()["engine"] == "c"
+    saved = json.loads(tuner.dumps())
+    assert all(rails["learner_shifts"] == 1 for rails in saved["learner"]["contexts"].values())

@@ -146,6 +146,10 @@ class TuningInstance:
     def _reexplore(self) -> None:
         """Forget what makes the learner stop exploring, after the environment changed (optional)."""
 
+    def _shifts(self, context: Context) -> int:
+        """How many changes of the workload the learner has noticed by itself for ``context`` (for the rails)."""
+        return 0
+
     def _get_state(self) -> dict[str, Any]:
         return {}
 

@@ -76,7 +76,8 @@ _RAIL_ARGUMENTS = (
 )  # fmt: skip
 
 
-_NEWER_FIELDS = frozenset({"rough_noise", "uncounted", "unsafe"})  # states saved before them load with defaults
+# states saved before these fields existed load with their defaults
+_NEWER_FIELDS = frozenset({"learner_shifts", "rough_noise", "uncounted", "unsafe"})
 
 
 class _ContextRails:
@@ -84,8 +85,8 @@ class _ContextRails:
 
     __slots__ = (
         "baseline", "baseline_samples", "candidates", "confirm", "cusum_high", "cusum_low", "good_streak",
-        "guard_next", "incumbent", "last_served", "pending", "rough_noise", "since_probe", "spread", "spread_n",
-        "uncounted", "unsafe", "window",
+        "guard_next", "incumbent", "last_served", "learner_shifts", "pending", "rough_noise", "since_probe", "spread",
+        "spread_n", "uncounted", "unsafe", "window",
     )  # fmt: skip
 
     def __init__(self, baseline: float | None) -> None:
@@ -105,6 +106,7 @@ class _ContextRails:
         self.spread_n = 0
         self.rough_noise = 0.0  # variance of the learner's rounds that measured the baseline, until repeats measure it
         self.uncounted = 0  # learner rounds that changed a starting category while the baseline was being measured
+        self.learner_shifts = 0  # changes of the workload the learner had noticed by itself, as last seen
         self.last_served: dict[str, Any] | None = None
         # the open round: who served, the configuration, what was clamped, whether the learner proposed it
         self.pending: tuple[str, dict[str, Any], list[str], bool] | None = None
@@ -563,9 +565,10 @@ class Guarded(TuningInstance):
         rails = self._contexts[context.id]
         source, config, _, proposed = rails.pending  # type: ignore[misc]
         rails.pending = None
+        if proposed and self._learner_noticed_a_shift(rails, reward, context):
+            return
         if rails.baseline is None:
             if proposed:
-                self.tuner._learn(reward, context)
                 rails.uncounted += source == "learner"
             if source == "baseline":
                 rails.baseline_samples.append(r)
@@ -574,7 +577,6 @@ class Guarded(TuningInstance):
                 self._set_baseline(rails, context, proposed)
             return
         if source == "learner":
-            self.tuner._learn(reward, context)
             self._consider_candidate(rails, config, r)
             rails.since_probe += 1
         elif source == "confirm":
@@ -721,13 +723,29 @@ class Guarded(TuningInstance):
         if max(rails.cusum_high, rails.cusum_low) < self.drift_threshold:
             return False
         direction = "up" if rails.cusum_high >= self.drift_threshold else "down"
-        self._record(context.id, "drift", f"incumbent reward shifted {direction} (CUSUM): measuring the baseline again")
-        fresh = _ContextRails(None)
-        fresh.last_served = rails.last_served
-        self._contexts[context.id] = fresh
-        self._set_scale(1.0)
+        self._start_over(rails, context, f"incumbent reward shifted {direction} (CUSUM): measuring the baseline again")
         self.tuner._reexplore()
         return True
+
+    def _learner_noticed_a_shift(self, rails: _ContextRails, reward: float | list[float], context: Context) -> bool:
+        """Teach the learner its round; when that made it notice a change of the workload, start the context over."""
+        self.tuner._learn(reward, context)
+        shifts = self.tuner._shifts(context)
+        if shifts == rails.learner_shifts:
+            return False
+        self._start_over(rails, context, "the learner's incumbent fell and stayed below its level: measuring the "
+                         "baseline again")  # fmt: skip
+        self._contexts[context.id].learner_shifts = shifts
+        return True
+
+    def _start_over(self, rails: _ContextRails, context: Context, reason: str) -> None:
+        """After a drift: fresh rails for the context (the baseline measured again, stale evidence dropped)."""
+        self._record(context.id, "drift", reason)
+        fresh = _ContextRails(None)
+        fresh.last_served = rails.last_served
+        fresh.learner_shifts = rails.learner_shifts
+        self._contexts[context.id] = fresh
+        self._set_scale(1.0)
 
     def _record(self, context_id: str, kind: str, reason: str, **extra: Any) -> None:
         self._events.append({"round": self.iteration, "context_id": context_id, "kind": kind, "reason": reason,

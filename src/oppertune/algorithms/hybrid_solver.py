@@ -149,6 +149,10 @@ class HybridSolver(TuningInstance):
             return True
         return all([learner._set_exploration_scale(scale) for learner in self._learners])
 
+    def _shifts(self, context: Context) -> int:
+        learner = self._per_context.get(context.id) if self._paired else None
+        return 0 if learner is None else learner._shifts(context)
+
     def _reexplore(self) -> None:
         for learner in [*self._learners, *self._per_context.values()]:
             learner._reexplore()

@@ -37,6 +37,10 @@ reward of the categorical choice at the centre (to second order). That gives:
   joint change steps both its categories' offsets fully, as a single change would, so its numbers
   move as fast as theirs.
 
+* a changed workload noticed: when the incumbent's pair means fall and stay below their running
+  level (a one-sided CUSUM past ``shift_threshold`` standard deviations), what the learner knew about
+  the categories is stale, so it forgets it and explores them again.
+
 Without numerical parameters a "pair" is a single round.
 """
 
@@ -57,6 +61,8 @@ __all__ = ["PairedSearch"]
 
 _BETA1, _BETA2, _EPS = 0.3, 0.95, 1e-12
 _LEVEL_RATE = 0.1
+_SHIFT_SLACK = 0.5  # standard deviations of drift per pair the shift detector ignores
+_SHIFT_WARMUP = 5  # pairs of the incumbent's before its level's spread is trusted
 _UNTRIED_EXPLORE = 0.5
 _CLIP = 3.0  # gradient estimates are clipped to this many running root mean squares
 _GAIN_RATE, _GAIN_TARGET, _GAIN_RANGE = 0.15, 0.1, (0.25, 2.0)
@@ -77,6 +83,10 @@ class PairedSearch(TuningInstance):
         eta: Adam step size, as a fraction of each range.
         explore: Probability that a pair tries another category while some alternative is untried;
             it then decays with the number of pairs.
+        shift_threshold: A sustained drop in the reward of the incumbent's pairs (a one-sided CUSUM of their
+            standardised differences from its running level, with slack 0.5) past this many standard deviations
+            means the workload changed: the learner forgets its categorical comparisons and explores again.
+            None turns the detection off.
         random_seed: Seed for reproducible runs.
     """
 
@@ -88,12 +98,16 @@ class PairedSearch(TuningInstance):
         delta: float = 0.1,
         eta: float = 0.1,
         explore: float = 0.25,
+        shift_threshold: float | None = 8.0,
         random_seed: int | None = None,
     ) -> None:
         owner = type(self).__name__
         self.delta = check.float_in(owner, "delta", delta, 0.0, 0.5)
         self.eta = check.positive_float(owner, "eta", eta)
         self.explore = check.float_in(owner, "explore", explore, 0.0, 1.0, closed_low=True)
+        self.shift_threshold = (
+            None if shift_threshold is None else check.positive_float(owner, "shift_threshold", shift_threshold)
+        )
         self.random_seed = check.seed(owner, random_seed)
         super().__init__(parameters)
 
@@ -136,6 +150,9 @@ class PairedSearch(TuningInstance):
         self._joint: dict[str, list[float]] = {}
         self._level: float | None = None
         self._level_var = 0.0
+        self._drop = 0.0  # CUSUM of standardised drops of the incumbent's pair means below the level
+        self._shift_count = 0
+        self._level_updates = 0  # since the level was last reset: its spread is not yet known before a few
         self._pairs = 0
 
     # ------------------------------------------------------------------ predicting
@@ -201,7 +218,12 @@ class PairedSearch(TuningInstance):
             self._perturb.append(min(1.0, scaled / least) if least else 1.0)
         return True
 
+    def _shifts(self, context: Context) -> int:
+        return self._shift_count
+
     def _reexplore(self) -> None:
+        self._drop = 0.0
+        self._level_updates = 0
         for stats in self._advantage:
             for entry in stats:
                 entry[0], entry[1] = 0, 0.0
@@ -318,6 +340,14 @@ class PairedSearch(TuningInstance):
             self._level = mean
             return
         error = mean - self._level
+        self._level_updates += 1
+        if self.shift_threshold is not None and self._level_updates > _SHIFT_WARMUP and self._level_var > 0.0:
+            self._drop = max(0.0, self._drop - error / math.sqrt(self._level_var) - _SHIFT_SLACK)
+            if self._drop > self.shift_threshold:
+                self._reexplore()
+                self._shift_count += 1
+                self._level = mean
+                return
         self._level += _LEVEL_RATE * error
         self._level_var = (1.0 - _LEVEL_RATE) * (self._level_var + _LEVEL_RATE * error * error)
 
@@ -425,6 +455,9 @@ class PairedSearch(TuningInstance):
             "shift": list(self._shift),
             "level": self._level,
             "level_var": self._level_var,
+            "drop": self._drop,
+            "shifts": self._shift_count,
+            "level_updates": self._level_updates,
             "pairs": self._pairs,
         }
 
@@ -484,6 +517,9 @@ class PairedSearch(TuningInstance):
             offset_lists = [[valid.vector(o, dim, "offsets").tolist() for o in stats] for stats in offsets]
             if any(not -1.0 <= x <= 1.0 for stats in offset_lists for o in stats for x in o):
                 raise ValueError("'offsets' must lie in [-1, 1]")
+        drop = valid.number(state.get("drop", 0.0), "drop")  # states saved before the shift detector had none
+        if drop < 0:
+            raise ValueError("'drop' must be non-negative")
         shift = [0.0] * dim if state.get("shift") is None else valid.vector(state["shift"], dim, "shift").tolist()
         self._draws.set_state(state["draws"])
         self._center, self._m, self._v = center.tolist(), m.tolist(), v.tolist()
@@ -497,6 +533,9 @@ class PairedSearch(TuningInstance):
         self._advantage, self._level, self._level_var = parsed, level, level_var
         self._pairs = valid.non_negative_int(state["pairs"], "pairs")
         self._offsets, self._shift = offset_lists, shift
+        self._drop = drop
+        self._shift_count = valid.non_negative_int(state.get("shifts", 0), "shifts")
+        self._level_updates = valid.non_negative_int(state.get("level_updates", _SHIFT_WARMUP + 1), "level_updates")
 
 
 def _joint_key(changes: Any) -> str:

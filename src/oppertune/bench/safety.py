@@ -1,7 +1,7 @@
 """What the safety rails cost and buy, on the quality benchmark's problems.
 
 Run: ``python -m oppertune.bench.safety [--seeds N] [--rounds N]`` (100 seeds by default, about 30 seconds).
-For the default tuner with and without rails (and with rails but no drift detection) it prints, per
+For the default tuner with and without rails (and, on drifting problems, without drift detection) it prints, per
 problem: normalised cumulative regret, worst drop below the starting configuration, rounds spent where
 the service falls over (``queue_cliff``, also with the memory budget an operator would declare), and on
 drifting problems the regret after the shift; then the same on ``queue_cliff`` for tuners that explore
@@ -31,15 +31,20 @@ from oppertune.bench.problems import (
 from oppertune.bench.runners import SEED_HYBRID_ARGS
 from oppertune.core.types import Context
 
-RAILS: dict[str, dict[str, Any] | None] = {
-    "off": None,
-    "rails": {},
-    "rails, no drift detection": {"drift_threshold": 1e9},
+# A setting: the rails (None: off), and the algorithm and its arguments (None: the default tuner).
+Setting = tuple[dict[str, Any] | None, str | None, dict[str, Any] | None]
+SETTINGS: dict[str, Setting] = {"off": (None, None, None), "rails": ({}, None, None)}
+# On drifting problems, what detecting the shift buys: the rails' CUSUM and the learner's own detector both off
+# (the default tuner of a context-free problem is one PairedSearch, so PairedSearch without its detector).
+UNDETECTED = ("paired_search", {"shift_threshold": None})
+DRIFT_SETTINGS: dict[str, Setting] = {
+    "off, no drift detection": (None, *UNDETECTED),
+    "rails, no drift detection": ({"drift_threshold": 1e9}, *UNDETECTED),
 }
 # What an operator knows and declares: the service's memory model, as a budget the rails keep proposals within.
 MEMORY_BUDGET = {"weights": dict(QUEUE_MEMORY_MB_PER), "max": QUEUE_CLIFF_MEMORY_MB - QUEUE_MEMORY_BASE_MB}
-DECLARED: dict[str, dict[str, dict[str, Any]]] = {
-    "queue_cliff": {"rails + memory budget": {"budgets": [MEMORY_BUDGET]}}
+DECLARED: dict[str, dict[str, Setting]] = {
+    "queue_cliff": {"rails + memory budget": ({"budgets": [MEMORY_BUDGET]}, None, None)}
 }
 
 
@@ -133,8 +138,9 @@ def main(argv: list[str] | None = None) -> None:
     for name in PROBLEMS:
         problem = get_problem(name)
         off: list[dict[str, float]] = []
-        for label, rails in {**RAILS, **DECLARED.get(name, {})}.items():
-            runs = [run(problem, rails, seed, args.rounds) for seed in range(args.seeds)]
+        settings = {**SETTINGS, **(DRIFT_SETTINGS if problem.phases > 1 else {}), **DECLARED.get(name, {})}
+        for label, (rails, algorithm, arguments) in settings.items():
+            runs = [run(problem, rails, seed, args.rounds, algorithm, arguments) for seed in range(args.seeds)]
             off = off or runs
             print(_row(name, label, runs, off, problem.phases > 1))
     print()
