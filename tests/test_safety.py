@@ -405,6 +405,21 @@ def test_a_collapse_after_a_joint_change_condemns_the_combination_not_each_half(
     assert not tuner._unsafe(rails, {"p": "a", "q": "a", "x": 0.9}, start)  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_after_a_drift_the_rails_still_keep_out_of_where_the_service_fell_over(seed: int) -> None:
+    params = [Real("a", 0.3, 0.0, 1.0), Real("b", 0.3, 0.0, 1.0)]
+    tuner = create_tuning_instance(params, algorithm_args={"random_seed": seed}, safety={})
+    falls = []
+    for t in range(300):
+        x, _ = tuner.predict()
+        reward = cliff_reward(x)
+        if reward == 0.0:
+            falls.append(t)
+        tuner.set_reward(reward - (0.8 if t >= 150 and reward > 0.0 else 0.0))  # the workload gets heavier at 150
+    assert "drift" in kinds(tuner)
+    assert len(falls) == 1, falls  # when the drift dropped the unsafe regions, seeds 1 and 4 stayed in the cliff
+
+
 def test_without_rails_the_same_learner_falls_over_repeatedly() -> None:
     params = [Real("a", 0.3, 0.0, 1.0), Real("b", 0.3, 0.0, 1.0)]
     tuner = create_tuning_instance(params, algorithm_args={"random_seed": 2})

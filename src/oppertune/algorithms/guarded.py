@@ -28,8 +28,9 @@ cannot shrink them); ``recover_after`` good rounds in a row double it, up to the
 of the last ``n`` rounds violate, the next round serves the incumbent and exploration halves.
 ``rollback_after`` such triggers within ``rollback_window`` rounds roll back automatically: the
 incumbent is served for ``cooldown`` rounds, then exploring resumes at a quarter of its full size. A
-two-sided CUSUM on the standardised rewards of incumbent rounds detects a sustained shift; then the
-baseline is measured again, stale evidence is dropped and the learner explores anew.
+two-sided CUSUM on the standardised rewards of incumbent rounds detects a sustained shift (so does a
+learner that notices one itself); then the baseline is measured again, stale evidence is dropped
+(not the unsafe regions below) and the learner explores anew.
 
 A round that falls ``collapse`` times further below the baseline than a violation (the service fell
 over) marks an unsafe region: the collapsed configuration and the direction from the incumbent of
@@ -744,6 +745,7 @@ class Guarded(TuningInstance):
         fresh = _ContextRails(None)
         fresh.last_served = rails.last_served
         fresh.learner_shifts = rails.learner_shifts
+        fresh.unsafe = rails.unsafe  # where the service fell over is kept: safer to assume it still would
         self._contexts[context.id] = fresh
         self._set_scale(1.0)
 
