@@ -267,9 +267,7 @@ def test_a_joint_change_whose_numbers_lie_elsewhere_is_found() -> None:
     for seed in range(30):
         tuner = PairedSearch(problem.parameters, random_seed=seed)
         noise = random.Random(seed)
-        for _ in range(200):
-            prediction, _ = tuner.predict()
-            tuner.set_reward(problem.reward(problem.score(prediction), noise))
+        _play_pairs(tuner, 100, lambda p, rng=noise: problem.reward(problem.score(p), rng))
         found += (tuner.center["compression"], tuner.center["io_mode"]) == ("zstd", "mmap")
     assert found >= 15  # 19 of 30; 9 while exploration decayed regardless and joint changes moved offsets by half
 
