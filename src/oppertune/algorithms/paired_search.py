@@ -375,7 +375,8 @@ class PairedSearch(TuningInstance):
                 if len(changes) == 1:
                     self._advantage[parameter][previous] = [1, -stats[1]]
             self._joint = {}
-            self._level = mean
+            self._level = mean  # the winner's mean, lucky by selection: the shift detector starts afresh from it
+            self._drop, self._level_updates = 0.0, 0
 
     def _adapt_offsets(self, difference: float) -> None:
         """Step the offsets of an exploring pair's categories along its gradient estimate.
