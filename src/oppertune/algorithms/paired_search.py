@@ -35,8 +35,7 @@ reward of the categorical choice at the centre (to second order). That gives:
   decay below 3 times ``explore`` and the extra exploring pairs go to the most promising joint
   change. Where the categories' effects add up, no joint change qualifies and nothing changes. A
   joint change steps both its categories' offsets fully, as a single change would, so its numbers
-  move as fast as theirs.
-
+  move as fast as theirs;
 * a changed workload noticed: when the incumbent's pair means fall and stay below their running
   level (a one-sided CUSUM past ``shift_threshold`` standard deviations), what the learner knew about
   the categories is stale, so it forgets it and explores them again.
