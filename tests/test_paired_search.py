@@ -31,15 +31,21 @@ def score(p: dict) -> float:
     return {"x": 0.0, "y": 0.2, "z": 1.0}[p["mode"]] - (p["a"] - 0.7) ** 2 - ((p["b"] - 3.0) / 10) ** 2
 
 
+def _one_pair(tuner: PairedSearch, reward: Callable[[dict], float]) -> tuple[dict, dict, dict]:
+    """Play one pair: the centre before it and both configurations played."""
+    center = tuner.center
+    first, _ = tuner.predict()
+    tuner.set_reward(reward(first))
+    second, _ = tuner.predict()
+    tuner.set_reward(reward(second))
+    return center, first, second
+
+
 def test_pairs_share_categories_and_mirror_numbers() -> None:
     tuner = PairedSearch(PARAMS, random_seed=1)
     incumbent_pairs = 0
     for _ in range(40):
-        center = tuner.center
-        first, _ = tuner.predict()
-        tuner.set_reward(score(first))
-        second, _ = tuner.predict()
-        tuner.set_reward(score(second))
+        center, first, second = _one_pair(tuner, score)
         assert first["mode"] == second["mode"]
         assert first["n"] != second["n"]  # a coarse grid still moves by a whole step
         if first["mode"] == center["mode"]:  # the incumbent's pairs mirror around the centre itself
@@ -91,11 +97,7 @@ def test_an_explored_category_is_played_at_numbers_of_its_own() -> None:
     tuner = PairedSearch(SHIFTED, random_seed=4)
     gaps = []
     for _ in range(300):
-        center = tuner.center
-        first, _ = tuner.predict()
-        tuner.set_reward(shifted(first))
-        second, _ = tuner.predict()
-        tuner.set_reward(shifted(second))
+        center, first, second = _one_pair(tuner, shifted)
         if center["mode"] == "x" and first["mode"] == "y":
             gaps.append(0.5 * (first["a"] + second["a"]) - center["a"])
     assert len(gaps) >= 3 and gaps[0] == pytest.approx(0.0)  # first tried at the incumbent's numbers
