@@ -38,8 +38,8 @@ the time. The next round serves the incumbent, and from then on a learner's prop
 further in that direction than halfway to the collapse (and further than the incumbent does) is
 pulled back towards the incumbent, or replaced by it; when the collapse changed categories, only
 proposals with all of those categories are (a joint change that collapsed condemns the combination,
-not each of its halves, which may be on the way to the optimum). Every decision is recorded in `events` and in
-the round's request metadata.
+not each of its halves, which may be on the way to the optimum). Every decision is recorded in
+`events` and in the round's request metadata.
 """
 
 from __future__ import annotations
@@ -566,8 +566,14 @@ class Guarded(TuningInstance):
         rails = self._contexts[context.id]
         source, config, _, proposed = rails.pending  # type: ignore[misc]
         rails.pending = None
-        if proposed and self._learner_noticed_a_shift(rails, reward, context):
-            return
+        if proposed:
+            self.tuner._learn(reward, context)
+            shifts = self.tuner._shifts(context)
+            if shifts != rails.learner_shifts:  # the learner noticed a change of the workload by itself
+                rails.learner_shifts = shifts
+                self._start_over(rails, context, "the learner's incumbent fell and stayed below its level: "
+                                 "measuring the baseline again")  # fmt: skip
+                return
         if rails.baseline is None:
             if proposed:
                 rails.uncounted += source == "learner"
@@ -726,17 +732,6 @@ class Guarded(TuningInstance):
         direction = "up" if rails.cusum_high >= self.drift_threshold else "down"
         self._start_over(rails, context, f"incumbent reward shifted {direction} (CUSUM): measuring the baseline again")
         self.tuner._reexplore()
-        return True
-
-    def _learner_noticed_a_shift(self, rails: _ContextRails, reward: float | list[float], context: Context) -> bool:
-        """Teach the learner its round; when that made it notice a change of the workload, start the context over."""
-        self.tuner._learn(reward, context)
-        shifts = self.tuner._shifts(context)
-        if shifts == rails.learner_shifts:
-            return False
-        self._start_over(rails, context, "the learner's incumbent fell and stayed below its level: measuring the "
-                         "baseline again")  # fmt: skip
-        self._contexts[context.id].learner_shifts = shifts
         return True
 
     def _start_over(self, rails: _ContextRails, context: Context, reason: str) -> None:
