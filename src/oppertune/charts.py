@@ -216,6 +216,8 @@ def _baseline_steps(
     unless the settings give it; or of the first two or more of them once as many learner rounds (which
     changed a starting category) came in between.
     """
+    from oppertune.algorithms.guarded import baseline_measured
+
     if safety is None:
         return [], []
     steps: list[dict[str, float]] = []
@@ -233,7 +235,7 @@ def _baseline_steps(
                 measuring.append(float(rewards[i]))
             elif code == learner_code and not known:
                 uncounted += 1
-            if not known and (len(measuring) >= needed or (len(measuring) >= 2 and uncounted >= needed)):
+            if not known and baseline_measured(len(measuring), uncounted, needed):
                 if not any(math.isnan(v) for v in measuring):
                     effective = int(rounds[i + 1]) if i + 1 < len(rounds) else int(rounds[i]) + 1
                     steps.append({"round": effective, "value": math.fsum(measuring) / len(measuring)})

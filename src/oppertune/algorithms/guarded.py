@@ -579,8 +579,7 @@ class Guarded(TuningInstance):
                 rails.uncounted += source == "learner"
             if source == "baseline":
                 rails.baseline_samples.append(r)
-            samples = len(rails.baseline_samples)
-            if samples >= self.baseline_rounds or (samples >= 2 and rails.uncounted >= self.baseline_rounds):
+            if baseline_measured(len(rails.baseline_samples), rails.uncounted, self.baseline_rounds):
                 self._set_baseline(rails, context, proposed)
             return
         if source == "learner":
@@ -799,6 +798,12 @@ class Guarded(TuningInstance):
         self._triggers = [valid.non_negative_int(t, "triggers") for t in state["triggers"]]
         self._events = [dict(e) for e in events]
         self._draws.set_state(state["draws"])
+
+
+def baseline_measured(samples: int, uncounted: int, baseline_rounds: int) -> bool:
+    """Whether ``samples`` baseline rounds are enough: ``baseline_rounds`` of them, or two once the learner changed
+    a starting category in ``uncounted >= baseline_rounds`` rounds meanwhile (the charts redraw the rails by it)."""
+    return samples >= baseline_rounds or (samples >= 2 and uncounted >= baseline_rounds)
 
 
 def _lower_bound(candidate: list[Any]) -> float:
