@@ -209,6 +209,18 @@ def test_incumbent_needs_repeated_evidence() -> None:
     assert tuner.best_configuration() == {"a": 0.2, "n": 10, "m": "x"}  # the lucky one was not confirmed
 
 
+def test_a_candidate_the_learner_serves_again_gains_evidence_without_rounds_of_its_own() -> None:
+    space = [Categorical("m", "x", ("x", "y", "z"))]
+    tuner = create_tuning_instance(space, algorithm_args={"random_seed": 3}, safety={"probe_every": 1000})
+    rng, sources = random.Random(5), []
+    for _ in range(60):
+        x, rid = tuner.predict()
+        sources.append(tuner.round_metadata(rid)["served_by"])
+        tuner.set_reward({"x": 1.0, "y": 2.0, "z": 0.5}[x["m"]] + rng.gauss(0.0, 0.05))
+    assert tuner.best_configuration() == {"m": "y"}
+    assert "confirm" not in sources and "incumbent" in kinds(tuner)
+
+
 def test_limits_and_max_step_clamp_every_served_value() -> None:
     tuner = guarded(
         baseline=5.0, margin=100.0, limits={"a": {"max": 0.3}, "n": {"min": 5, "max": 20}, "m": {"allowed": ["x"]}},

@@ -15,7 +15,8 @@ first), keeps an incumbent backed by repeated evidence, and decides every round 
 * ``confirm``: a promising configuration (one that beat the incumbent by more than the reward
   noise) served again in the next probe slot instead of the incumbent, so that the incumbent rests
   on at least two rounds rather than one lucky one. Probes and confirmations together take one
-  round in ``probe_every``.
+  round in ``probe_every``. A learner round that serves a candidate again (a categorical space, a
+  grid) counts as evidence for it too, at no cost.
 
 A round whose reward falls below ``baseline - margin`` by more than ``noise_allowance`` standard
 deviations of the measured reward noise is a violation: a single round cannot tell a smaller drop from
@@ -583,7 +584,12 @@ class Guarded(TuningInstance):
                 self._set_baseline(rails, context, proposed)
             return
         if source == "learner":
-            self._consider_candidate(rails, config, r)
+            known = next((i for i, c in enumerate(rails.candidates) if c[0] == config), None)
+            if known is None:
+                self._consider_candidate(rails, config, r)
+            else:  # the learner served a candidate again: free evidence about it
+                self._update_candidate(rails, known, r)
+                self._choose_incumbent(rails, context)
             rails.since_probe += 1
         elif source == "confirm":
             self._update_candidate(rails, rails.confirm, r)  # type: ignore[arg-type]
