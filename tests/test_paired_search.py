@@ -57,6 +57,15 @@ def test_pairs_share_categories_and_mirror_numbers() -> None:
     assert incumbent_pairs > 20
 
 
+@pytest.mark.parametrize("seed", range(8))
+def test_the_first_pair_measures_the_incumbent_before_any_category_is_tried(seed: int) -> None:
+    tuner = PairedSearch(PARAMS, random_seed=seed)
+    _, first, second = _one_pair(tuner, score)
+    assert first["mode"] == second["mode"] == "x"  # an exploring pair needs the incumbent's level to be judged
+    modes = {_one_pair(tuner, score)[1]["mode"] for _ in range(10)}
+    assert modes != {"x"}  # then exploration starts
+
+
 def test_perturbations_of_the_incumbent_stay_near_the_center() -> None:
     tuner = PairedSearch(PARAMS, delta=0.05, random_seed=2)
     checked = 0

@@ -13,7 +13,8 @@ reward of the categorical choice at the centre (to second order). That gives:
   disagree, so the centre settles at an optimum instead of wandering around it under noise (the
   agreement is weighted by each coordinate's momentum-to-noise ratio, so irrelevant coordinates of a
   sparse problem do not drag the gain down);
-* categorical choices judged fairly: most pairs keep the incumbent categories; an exploring pair
+* categorical choices judged fairly: the first pairs keep the incumbent categories and measure its
+  level; after that, most pairs keep them; an exploring pair
   changes one categorical parameter to one other category, and its mean is compared with the
   incumbent's recent pair means (an exponentially weighted level), so the comparison is not
   confounded by the numerical exploration. A category replaces the incumbent only when its
@@ -178,7 +179,7 @@ class PairedSearch(TuningInstance):
             ]
         self._pair_choice = list(self._incumbent)
         self._exploring = None
-        if self._n_alternatives:
+        if self._n_alternatives and self._level is not None:  # an exploring pair is judged against the level
             x = draws.take_one()
             usual, boosted = self._exploration_probabilities()
             if x < boosted:  # beyond the usual probability, the pair goes to the most promising joint change
@@ -352,8 +353,9 @@ class PairedSearch(TuningInstance):
 
     def _judge(self, mean: float) -> None:
         changes = self._exploring or []
-        if self._level is None:
+        if self._level is None:  # the level was forgotten during the pair: nothing to judge against
             self._level = mean
+            return
         advantage = mean - self._level
         if len(changes) == 1:
             stats = self._advantage[changes[0][0]][changes[0][1]]
