@@ -155,10 +155,24 @@ def test_exploration_widens_again_after_good_rounds() -> None:
 
 def test_k_of_n_rule() -> None:
     tuner = guarded(baseline=0.0, margin=1.0, violations=(2, 3), start_scale=1.0)
-    for reward, expected in ((-5.0, 1.0), (0.0, 1.0), (-5.0, 0.5)):
+    for reward, expected in ((-2.0, 1.0), (0.0, 1.0), (-2.0, 0.5)):  # violations, not collapses (below -3)
         tuner.predict()
         tuner.set_reward(reward)
         assert tuner.exploration_scale == expected
+
+
+def test_by_default_two_violations_in_a_row_or_one_collapse_are_a_regression() -> None:
+    tuner = guarded(baseline=0.0, margin=1.0, start_scale=1.0)
+    for reward, expected in ((-2.0, 1.0), (0.0, 1.0), (-2.0, 1.0), (-2.0, 0.5)):
+        tuner.predict()
+        tuner.set_reward(reward)
+        assert tuner.exploration_scale == expected
+    _, rid = tuner.predict()
+    assert tuner.round_metadata(rid)["served_by"] == "incumbent"
+    tuner.set_reward(0.0)
+    tuner.predict()
+    tuner.set_reward(-5.0)  # more than 3 times the allowance below the baseline: a collapse
+    assert tuner.exploration_scale == 0.25 and kinds(tuner)[-2:] == ["collapse", "regression"]
 
 
 def test_repeated_regressions_roll_back_automatically_for_the_cooldown() -> None:
@@ -352,7 +366,7 @@ def test_only_fresh_tuners_can_be_guarded() -> None:
 
 
 def test_noise_allowance_ignores_drops_within_the_measured_noise() -> None:
-    tuner = guarded(baseline_rounds=3, dedicated_baseline=True, margin=0.1, start_scale=1.0)
+    tuner = guarded(baseline_rounds=3, dedicated_baseline=True, margin=0.1, violations=(1, 1), start_scale=1.0)
     for reward in (9.0, 11.0, 10.0):  # baseline 10, noise sd 0.82: a violation needs < 10 - 0.1 - 2 * 0.82
         tuner.predict()
         tuner.set_reward(reward)

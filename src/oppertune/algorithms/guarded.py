@@ -26,7 +26,8 @@ of the learner's rounds that measured the baseline (rough: they vary with the le
 too, so it errs towards tolerance). Exploration starts at ``start_scale`` of the learner's own (the
 learner's perturbations shrink, or the proposal is pulled towards the incumbent for learners that
 cannot shrink them); ``recover_after`` good rounds in a row double it, up to the full size. When ``k``
-of the last ``n`` rounds violate, the next round serves the incumbent and exploration halves.
+of the last ``n`` rounds violate (2 of 2 by default), or one round collapses (below), the next round
+serves the incumbent and exploration halves.
 ``rollback_after`` such triggers within ``rollback_window`` rounds roll back automatically: the
 incumbent is served for ``cooldown`` rounds, then exploring resumes at a quarter of its full size. A
 two-sided CUSUM on the standardised rewards of incumbent rounds detects a sustained shift (so does a
@@ -146,7 +147,9 @@ class Guarded(TuningInstance):
             default).
         margin: A round violates when its reward is below ``baseline - margin`` (absolute units).
         relative_margin: Or ``baseline - relative_margin * |baseline|``; used when ``margin`` is None.
-        violations: ``(k, n)``: a regression is declared when ``k`` of the last ``n`` rounds violate.
+        violations: ``(k, n)``: a regression is declared when ``k`` of the last ``n`` rounds violate (by default
+            2 of 2: an exploring round just below the line is often the learner's own miss, which it leaves by
+            itself; ``(1, 1)`` answers every single one). A collapse is a regression at once.
         recover_after: Good rounds in a row after which exploration doubles again (up to its full size).
         rollback_after: Regressions within ``rollback_window`` rounds that trigger an automatic rollback;
             exploring resumes after it at a quarter of the full size.
@@ -166,7 +169,7 @@ class Guarded(TuningInstance):
         noise_allowance: Standard deviations of the reward noise a round may fall below ``baseline - margin``
             before it counts as a violation.
         collapse: A round whose drop below the baseline is this many times a violation's (margin plus noise
-            allowance) is a collapse; its neighbourhood becomes unsafe. Must be > 1.
+            allowance) is a collapse: a regression by itself, and its neighbourhood becomes unsafe. Must be > 1.
         start_scale: The exploration scale of the first rounds, in [1/16, 1]; it doubles after every
             ``recover_after`` good rounds.
         random_seed: Seed of the rails' own random choices.
@@ -183,7 +186,7 @@ class Guarded(TuningInstance):
         dedicated_baseline: bool | None = None,
         margin: float | None = None,
         relative_margin: float | None = 0.1,
-        violations: tuple[int, int] | list[int] = (1, 1),
+        violations: tuple[int, int] | list[int] = (2, 2),
         recover_after: int = 2,
         rollback_after: int = 3,
         rollback_window: int = 20,
@@ -642,7 +645,8 @@ class Guarded(TuningInstance):
         baseline, allowance = float(rails.baseline), self._allowance(rails)  # type: ignore[arg-type]
         threshold = baseline - allowance
         violated = r < threshold
-        if r < baseline - self.collapse * allowance and config != rails.candidates[rails.incumbent][0]:
+        collapsed = r < baseline - self.collapse * allowance
+        if collapsed and config != rails.candidates[rails.incumbent][0]:
             self._mark_unsafe(rails, r, context, config)
         rails.window = [*rails.window[-(n - 1) :], violated] if n > 1 else [violated]
         if not violated:
@@ -653,15 +657,16 @@ class Guarded(TuningInstance):
                 self._record(context.id, "widen", f"{self.recover_after} good rounds: exploration x{self._scale:g}")
             return
         rails.good_streak = 0
-        if sum(rails.window) < k:
+        repeated = sum(rails.window) >= k
+        if not (repeated or collapsed):
             return
         rails.window = []
         rails.guard_next = True
         self._set_scale(max(_MIN_SCALE, self._scale / 2.0))
+        why = f"in {k} of the last {n} round(s)" if repeated else f"by more than {self.collapse:g} times the allowance"
         self._record(
             context.id, "regression",
-            f"reward {r:.6g} below {threshold:.6g} in {k} of the last {n} round(s): serving the incumbent, "
-            f"exploration x{self._scale:g}",
+            f"reward {r:.6g} below {threshold:.6g} {why}: serving the incumbent, exploration x{self._scale:g}",
         )  # fmt: skip
         now = self.iteration
         self._triggers = [t for t in self._triggers if now - t < self.rollback_window] + [now]
