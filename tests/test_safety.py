@@ -378,6 +378,20 @@ def test_noise_allowance_ignores_drops_within_the_measured_noise() -> None:
     assert tuner.exploration_scale == 0.5 and "regression" in kinds(tuner)
 
 
+def test_a_collapse_must_clear_the_doubt_about_a_noise_measured_on_few_rounds() -> None:
+    tuner = guarded(baseline_rounds=3, dedicated_baseline=True, margin=0.1, start_scale=1.0)
+    for reward in (10.0, 10.1, 9.9):  # noise sd 0.08 from 3 rounds: its upper bound is 1.5 times that
+        tuner.predict()
+        tuner.set_reward(reward)
+    tuner.predict()
+    tuner.set_reward(9.1)  # 3 allowances (0.1 + 2 sd) below the baseline, not 3 with the doubtful noise
+    assert "collapse" not in kinds(tuner)
+    _, rid = tuner.predict()
+    assert tuner.round_metadata(rid)["served_by"] == "learner"
+    tuner.set_reward(0.0)  # the service fell over
+    assert kinds(tuner)[-2:] == ["collapse", "regression"]
+
+
 def test_confirmations_share_the_probe_slot() -> None:
     tuner = guarded(baseline_rounds=3, probe_every=5)
     rng, sources = random.Random(4), []

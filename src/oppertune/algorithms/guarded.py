@@ -35,7 +35,9 @@ learner that notices one itself); then the baseline is measured again, stale evi
 (not the unsafe regions below) and the learner explores anew.
 
 A round that falls ``collapse`` times further below the baseline than a violation (the service fell
-over) marks an unsafe region: the collapsed configuration and the direction from the incumbent of
+over; while few rounds have measured the noise, with up to 1.5 times the measured noise, since a
+spread from a handful of rounds is often far too small and one outlier would otherwise condemn a
+region) marks an unsafe region: the collapsed configuration and the direction from the incumbent of
 the time. The next round serves the incumbent, and from then on a learner's proposal that goes
 further in that direction than halfway to the collapse (and further than the incumbent does) is
 pulled back towards the incumbent, or replaced by it; when the collapse changed categories, only
@@ -70,6 +72,7 @@ _MAX_EVENTS = 1000
 _MAX_CANDIDATES = 8
 _CUSUM_SLACK = 0.5
 _MAX_UNSAFE = 16
+_NOISE_DOUBT = 1.5  # at most this factor on the noise for collapses while few rounds measured it
 _PULLBACKS = 3
 
 _RAIL_ARGUMENTS = (
@@ -631,21 +634,33 @@ class Guarded(TuningInstance):
         return margin + self.noise_allowance * self._noise(rails)
 
     def _noise(self, rails: _ContextRails) -> float:
-        """The reward noise: the spread of repeated rounds of this context, or pooled over contexts until it has 3,
-        or the rough noise of the learner's rounds that measured its baseline until the contexts have 3."""
+        return self._measured_noise(rails)[0]
+
+    def _measured_noise(self, rails: _ContextRails) -> tuple[float, int]:
+        """The reward noise and how many rounds measured it: the spread of repeated rounds of this context, or
+        pooled over contexts until it has 3, or the rough noise of the learner's rounds that measured its baseline
+        until the contexts have 3."""
         if rails.spread_n >= 3:
-            return math.sqrt(rails.spread / rails.spread_n)
+            return math.sqrt(rails.spread / rails.spread_n), rails.spread_n
         count = sum(c.spread_n for c in self._contexts.values())
         if count >= 3:
-            return math.sqrt(sum(c.spread for c in self._contexts.values()) / count)
-        return math.sqrt(rails.rough_noise)
+            return math.sqrt(sum(c.spread for c in self._contexts.values()) / count), count
+        return math.sqrt(rails.rough_noise), self.baseline_rounds
+
+    def _collapse_line(self, rails: _ContextRails, baseline: float) -> float:
+        """A round below this collapsed. The noise in it is the upper 95% bound of what few rounds measured (at most
+        ``_NOISE_DOUBT`` times the estimate): a spread from a handful of rounds is often far too small, and one
+        heavy-tailed outlier would otherwise condemn a region for good."""
+        noise, count = self._measured_noise(rails)
+        margin = self._allowance(rails) - self.noise_allowance * noise
+        return baseline - self.collapse * (margin + self.noise_allowance * noise * _noise_doubt(count - 1))
 
     def _guard(self, rails: _ContextRails, r: float, context: Context, config: dict[str, Any]) -> None:
         k, n = self.violations
         baseline, allowance = float(rails.baseline), self._allowance(rails)  # type: ignore[arg-type]
         threshold = baseline - allowance
         violated = r < threshold
-        collapsed = r < baseline - self.collapse * allowance
+        collapsed = r < self._collapse_line(rails, baseline)
         if collapsed and config != rails.candidates[rails.incumbent][0]:
             self._mark_unsafe(rails, r, context, config)
         rails.window = [*rails.window[-(n - 1) :], violated] if n > 1 else [violated]
@@ -815,6 +830,16 @@ def baseline_measured(samples: int, uncounted: int, baseline_rounds: int) -> boo
     """Whether ``samples`` baseline rounds are enough: ``baseline_rounds`` of them, or two once the learner changed
     a starting category in ``uncounted >= baseline_rounds`` rounds meanwhile (the charts redraw the rails by it)."""
     return samples >= baseline_rounds or (samples >= 2 and uncounted >= baseline_rounds)
+
+
+def _noise_doubt(freedom: int) -> float:
+    """How much larger the noise may be than a spread with ``freedom`` degrees of freedom says: the upper 95% bound
+    of a standard deviation (Wilson-Hilferty's chi-square quantile), at most ``_NOISE_DOUBT``."""
+    if freedom < 1:
+        return _NOISE_DOUBT
+    z = 2.0 / (9.0 * freedom)
+    quantile = (1.0 - z - 1.645 * math.sqrt(z)) ** 3
+    return _NOISE_DOUBT if quantile <= 1.0 / _NOISE_DOUBT**2 else min(_NOISE_DOUBT, 1.0 / math.sqrt(quantile))
 
 
 def _lower_bound(candidate: list[Any]) -> float:
