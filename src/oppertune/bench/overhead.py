@@ -46,9 +46,11 @@ def time_rounds(one_round: Callable[[int], None], rounds: int, repeats: int = 5)
     return statistics.median(samples)
 
 
-def oppertune_round(parameters: list[Any], algorithm: str, args: dict[str, Any]) -> Callable[[int], None]:
-    """One predict + store_reward + set_reward on a fresh tuner."""
-    tuner = create_tuning_instance(parameters, algorithm, args)
+def oppertune_round(
+    parameters: list[Any], algorithm: str, args: dict[str, Any], safety: dict[str, Any] | None = None
+) -> Callable[[int], None]:
+    """One predict + store_reward + set_reward on a fresh tuner (inside the safety rails if ``safety`` is given)."""
+    tuner = create_tuning_instance(parameters, algorithm, args, safety=safety)
 
     def one_round(i: int) -> None:
         _, request_id = tuner.predict()
@@ -113,12 +115,12 @@ def print_extras(optuna_seconds: float | None) -> None:
     if not cases:
         print("No extra is installed (pip install 'oppertune[bo,hopt,slates,rl]').")
         return
-    print(f"{'case':<52} {'us/round':>10} {'x Optuna':>10}")
+    print(f"{'case':<60} {'us/round':>10} {'x Optuna':>10}")
     for label, _, algorithm, args, rounds in cases:
         create_tuning_instance(SEED_PARAMETERS, algorithm, args)  # import the library outside the timing
         seconds = time_rounds(oppertune_round(SEED_PARAMETERS, algorithm, args), rounds, repeats=1)
         ratio = f"{seconds / optuna_seconds:.1f}x" if optuna_seconds else "n/a"
-        print(f"{label:<52} {seconds * 1e6:>10.0f} {ratio:>10}")
+        print(f"{label:<60} {seconds * 1e6:>10.0f} {ratio:>10}")
     missing = sorted({extra for _, extra, module, *_ in EXTRA_CASES if importlib.util.find_spec(module) is None})
     if missing:
         print(f"Not installed: {', '.join(missing)} (pip install 'oppertune[{','.join(missing)}]').")
@@ -159,18 +161,20 @@ def main(argv: list[str] | None = None) -> None:
          oppertune_round(CATEGORICAL_PARAMETERS, "exponential_weights_slates", {"random_seed": 1})),
         ("default (HybridSolver -> PairedSearch), seed's 3 params",
          oppertune_round(SEED_PARAMETERS, "hybrid_solver", {"random_seed": 1})),
+        ("the default inside the safety rails (safety={})",
+         oppertune_round(SEED_PARAMETERS, "hybrid_solver", {"random_seed": 1}, safety={})),
     ]  # fmt: skip
     yardstick = optuna_round(args.rounds)
     optuna_seconds = time_rounds(yardstick, args.rounds) if yardstick else None
 
     print(f"Per-round overhead (predict + store_reward + set_reward), median of 5 x {args.rounds} rounds")
-    print(f"{'case':<52} {'us/round':>10} {'vs Optuna':>10}")
+    print(f"{'case':<60} {'us/round':>10} {'vs Optuna':>10}")
     for label, one_round in cases:
         seconds = time_rounds(one_round, args.rounds)
         ratio = f"1/{optuna_seconds / seconds:.1f}" if optuna_seconds else "n/a"
-        print(f"{label:<52} {seconds * 1e6:>10.2f} {ratio:>10}")
+        print(f"{label:<60} {seconds * 1e6:>10.2f} {ratio:>10}")
     if optuna_seconds:
-        print(f"{'Optuna RandomSampler ask+tell, same mixed space':<52} {optuna_seconds * 1e6:>10.2f} {'1':>10}")
+        print(f"{'Optuna RandomSampler ask+tell, same mixed space':<60} {optuna_seconds * 1e6:>10.2f} {'1':>10}")
     else:
         print("Optuna is not installed (pip install 'oppertune[bench]'): no yardstick.")
 
