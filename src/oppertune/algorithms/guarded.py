@@ -30,7 +30,8 @@ of the last ``n`` rounds violate (2 of 2 by default), or one round collapses (be
 serves the incumbent and exploration halves.
 ``rollback_after`` such triggers within ``rollback_window`` rounds roll back automatically: the
 incumbent is served for ``cooldown`` rounds, then exploring resumes at a quarter of its full size. A
-two-sided CUSUM on the standardised rewards of incumbent rounds detects a sustained shift (so does a
+two-sided CUSUM on the rewards of incumbent rounds, standardised by their spread (with the same doubt
+as for collapses, below, while few rounds measured it), detects a sustained shift (so does a
 learner that notices one itself); then the baseline is measured again, stale evidence is dropped
 (not the unsafe regions below) and the learner explores anew.
 
@@ -746,7 +747,9 @@ class Guarded(TuningInstance):
 
     def _drifted(self, rails: _ContextRails, r: float, context: Context) -> bool:
         mean = rails.candidates[rails.incumbent][2]
-        sigma = math.sqrt(rails.spread / rails.spread_n) if rails.spread_n >= 2 else 0.0
+        sigma = (
+            math.sqrt(rails.spread / rails.spread_n) * _noise_doubt(rails.spread_n - 1) if rails.spread_n >= 2 else 0.0
+        )
         if sigma <= 1e-12 * (1.0 + abs(mean)):
             return False
         z = (r - mean) / sigma
