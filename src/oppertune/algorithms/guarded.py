@@ -629,10 +629,15 @@ class Guarded(TuningInstance):
         rails.baseline_samples = []
         self._record(context.id, "baseline", f"baseline reward {mean:.6g} from {len(samples)} round(s)", value=mean)
 
-    def _allowance(self, rails: _ContextRails) -> float:
-        """How far below the baseline a round may fall before it violates: the margin plus the noise allowance."""
+    def _allowance(self, rails: _ContextRails, doubtful: bool = False) -> float:
+        """How far below the baseline a round may fall before it violates: the margin plus the noise allowance.
+
+        ``doubtful`` allows for a noise measured on few rounds (its upper 95% bound, at most ``_NOISE_DOUBT`` times
+        the estimate): a spread from a handful of rounds is often far too small, and one heavy-tailed outlier would
+        otherwise pass for a collapse and condemn a region for good."""
         margin = self.margin if self.margin is not None else self.relative_margin * abs(rails.baseline)  # type: ignore[operator,arg-type]
-        return margin + self.noise_allowance * self._noise(rails)
+        noise, count = self._measured_noise(rails)
+        return margin + self.noise_allowance * noise * (_noise_doubt(count - 1) if doubtful else 1.0)
 
     def _noise(self, rails: _ContextRails) -> float:
         return self._measured_noise(rails)[0]
@@ -648,20 +653,12 @@ class Guarded(TuningInstance):
             return math.sqrt(sum(c.spread for c in self._contexts.values()) / count), count
         return math.sqrt(rails.rough_noise), self.baseline_rounds
 
-    def _collapse_line(self, rails: _ContextRails, baseline: float) -> float:
-        """A round below this collapsed. The noise in it is the upper 95% bound of what few rounds measured (at most
-        ``_NOISE_DOUBT`` times the estimate): a spread from a handful of rounds is often far too small, and one
-        heavy-tailed outlier would otherwise condemn a region for good."""
-        noise, count = self._measured_noise(rails)
-        margin = self._allowance(rails) - self.noise_allowance * noise
-        return baseline - self.collapse * (margin + self.noise_allowance * noise * _noise_doubt(count - 1))
-
     def _guard(self, rails: _ContextRails, r: float, context: Context, config: dict[str, Any]) -> None:
         k, n = self.violations
         baseline, allowance = float(rails.baseline), self._allowance(rails)  # type: ignore[arg-type]
         threshold = baseline - allowance
         violated = r < threshold
-        collapsed = r < self._collapse_line(rails, baseline)
+        collapsed = r < baseline - self.collapse * self._allowance(rails, doubtful=True)
         if collapsed and config != rails.candidates[rails.incumbent][0]:
             self._mark_unsafe(rails, r, context, config)
         rails.window = [*rails.window[-(n - 1) :], violated] if n > 1 else [violated]
@@ -679,7 +676,7 @@ class Guarded(TuningInstance):
         rails.window = []
         rails.guard_next = True
         self._set_scale(max(_MIN_SCALE, self._scale / 2.0))
-        why = f"in {k} of the last {n} round(s)" if repeated else f"by more than {self.collapse:g} times the allowance"
+        why = f"in {k} of the last {n} round(s)" if repeated else "far enough to be a collapse"
         self._record(
             context.id, "regression",
             f"reward {r:.6g} below {threshold:.6g} {why}: serving the incumbent, exploration x{self._scale:g}",

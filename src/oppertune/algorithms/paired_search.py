@@ -13,8 +13,8 @@ reward of the categorical choice at the centre (to second order). That gives:
   disagree, so the centre settles at an optimum instead of wandering around it under noise (the
   agreement is weighted by each coordinate's momentum-to-noise ratio, so irrelevant coordinates of a
   sparse problem do not drag the gain down);
-* categorical choices judged fairly: the first pairs keep the incumbent categories and measure its
-  level; after that, most pairs keep them; an exploring pair
+* categorical choices judged fairly: most pairs keep the incumbent categories (the first one always:
+  it measures the level that exploring pairs are judged against); an exploring pair
   changes one categorical parameter to one other category, and its mean is compared with the
   incumbent's recent pair means (an exponentially weighted level), so the comparison is not
   confounded by the numerical exploration. A category replaces the incumbent only when its
