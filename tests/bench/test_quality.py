@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from oppertune.bench.__main__ import main as bench_main
 from oppertune.bench.problems import PROBLEMS, QUICK_PROBLEMS, Problem, get_problem, grid_values, mmck
-from oppertune.bench.quality import metrics, plan, run_session
+from oppertune.bench.quality import Plan, Results, Row, metrics, plan, run_session, targets
 from oppertune.bench.runners import RUNNERS, _PerContextSession, _PlayInitialFirst, _TunerSession, start_session
 from oppertune.cli import app
 from oppertune.core.values import Categorical, Integer, Real
@@ -286,7 +286,7 @@ def test_cli_quick_writes_csv_and_png(tmp_path: Path) -> None:
     assert all(math.isfinite(float(r["cumulative_regret_mean"])) for r in rows)
     assert (out / "quality.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert _rows(out / "summary.csv") and len(_rows(out / "curves.csv")) == 6 * len(rows)
-    assert "Summary" in result.output and "default" in result.output
+    assert "Summary" in result.output and "default" in result.output and "targets" in result.output
 
 
 def test_cli_rejects_unknown_names(tmp_path: Path) -> None:
@@ -308,3 +308,38 @@ def test_module_entry_point_runs_on_two_processes(tmp_path: Path, capsys: pytest
     assert bench_main(["nope"]) == 2
     assert bench_main(["quality", "--list"]) == 0
     assert "queue_cliff" in capsys.readouterr().out
+
+
+def _row(problem: str, kind: str, runner: str, cumulative: float, worst: float, seeds: int = 5) -> Row:
+    return Row(problem, kind, runner, seeds, 200, (cumulative, 0.1), (cumulative, 0.1), (worst, 0.1), 0.01)
+
+
+def test_targets_compare_the_default_with_full_runs_of_its_peers() -> None:
+    rows = [
+        _row("a", "mixed", "default", 0.40, 0.05), _row("b", "mixed", "default", 0.60, 0.30),
+        _row("d", "drift", "default", 0.50, 2.0),
+        _row("a", "mixed", "optuna_tpe", 0.30, 0.9), _row("b", "mixed", "optuna_tpe", 0.50, 0.9),
+        _row("d", "drift", "optuna_tpe", 1.50, 2.0),
+        _row("a", "mixed", "hopt", 0.10, 0.9, seeds=3), _row("b", "mixed", "hopt", 0.10, 0.9, seeds=3),
+        _row("a", "mixed", "default_per_context", 0.39, 0.05),  # the default itself: not a rival
+    ]  # fmt: skip
+    results = Results(Plan(["a", "b", "d"], ["default", "optuna_tpe", "hopt", "default_per_context"], [], 5, 200),
+                      rows, {}, 0.0, [], "hybrid_solver")  # fmt: skip
+    found = {t.what: t for t in targets(results)}
+    lowest = found["lowest mean cumulative regret of every runner"]
+    assert lowest.met is True and lowest.detail.startswith("closest: optuna_tpe +0.267")  # -0.1, -0.1, +1.0
+    assert found["mixed: no worse than the best peer"].met is False
+    assert "optuna_tpe 0.400" in found["mixed: no worse than the best peer"].detail  # hopt ran 3 seeds: left out
+    assert found["drift: no worse than the best peer"].met is True
+    drops = found["worst drop <= 0.1 on every stationary problem"]
+    assert drops.met is False and drops.detail == "1 of 2 over: b 0.30"  # the drifting problem does not count
+
+
+def test_targets_without_peers_cannot_tell() -> None:
+    rows = [_row("a", "mixed", "default", 0.4, 0.05)]
+    results = Results(Plan(["a"], ["default"], [], 5, 200), rows, {}, 0.0, [], "hybrid_solver")
+    assert [(t.met, t.detail) for t in targets(results)] == [
+        (None, "no other runner ran in full"),
+        (None, "default 0.400; no peer ran all of its problems in full"),
+        (True, "every one within"),
+    ]

@@ -256,6 +256,70 @@ class Results:
         return out
 
 
+OURS = ("default", "default_rails", "default_per_context")
+"""Runners that are this project's default tuner; every other runner is a peer. ``default_per_context`` is the
+default itself, one per context made by the benchmark: a like-for-like check, not a rival."""
+WORST_DROP_TARGET = 0.1
+
+
+@dataclass(frozen=True)
+class Target:
+    """One of the default tuner's targets: met (None when these runs cannot tell) and the figures behind it."""
+
+    what: str
+    met: bool | None
+    detail: str
+
+
+def targets(results: Results) -> list[Target]:
+    """The default tuner's targets on these runs: the lowest mean cumulative regret of every runner (paired on the
+    problems each ran), no worse than the best peer per problem class, and a worst drop of at most 0.1 on every
+    stationary problem. Runners with fewer seeds or rounds than the plan do not count: their means are not
+    comparable."""
+    the_plan = results.plan
+    full = {r.runner for r in results.rows if (r.seeds, r.rounds) == (the_plan.seeds, the_plan.rounds)}
+    full -= {r.runner for r in results.rows if (r.seeds, r.rounds) != (the_plan.seeds, the_plan.rounds)}
+    mine = [r for r in results.rows if r.runner == "default"]
+    if not mine:
+        return [Target("the default tuner ran", False, "no 'default' runner in these runs")]
+    out: list[Target] = []
+    rivals = [
+        s for s in results.summary() if s["runner"] not in ("default", "default_per_context") and s["runner"] in full
+    ]
+    if rivals:
+        closest = min(rivals, key=lambda s: s["vs_default"])
+        out.append(Target(
+            "lowest mean cumulative regret of every runner", closest["vs_default"] > 0.0,
+            f"closest: {closest['runner']} {closest['vs_default']:+.3f} on the problems it ran",
+        ))  # fmt: skip
+    else:
+        out.append(Target("lowest mean cumulative regret of every runner", None, "no other runner ran in full"))
+    for kind in KINDS:
+        problems = {r.problem for r in mine if r.kind == kind}
+        if not problems:
+            continue
+        ours = statistics.fmean(r.cumulative[0] for r in mine if r.kind == kind)
+        peers = {
+            runner: statistics.fmean(r.cumulative[0] for r in results.rows if r.runner == runner and r.kind == kind)
+            for runner in sorted(full - set(OURS))
+            if problems <= {r.problem for r in results.rows if r.runner == runner}
+        }
+        what = f"{kind}: no worse than the best peer"
+        if not peers:
+            out.append(Target(what, None, f"default {ours:.3f}; no peer ran all of its problems in full"))
+            continue
+        best = min(peers, key=lambda runner: peers[runner])
+        out.append(Target(what, ours <= peers[best], f"default {ours:.3f}, {best} {peers[best]:.3f}"))
+    stationary = [r for r in mine if r.kind != "drift"]
+    over = sorted((r for r in stationary if r.worst_drop[0] > WORST_DROP_TARGET), key=lambda r: -r.worst_drop[0])
+    detail = ", ".join(f"{r.problem} {r.worst_drop[0]:.2f}" for r in over) or "every one within"
+    out.append(Target(
+        f"worst drop <= {WORST_DROP_TARGET} on every stationary problem", not over,
+        f"{len(over)} of {len(stationary)} over: {detail}" if over else detail,
+    ))  # fmt: skip
+    return out
+
+
 def _mean_sd(values: Sequence[float]) -> tuple[float, float]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
@@ -384,6 +448,14 @@ def print_tables(results: Results, console: Any) -> None:
             str(s["best_on"]),
             *(f"{s['by_kind'][k]:.3f}" if k in s["by_kind"] else "" for k in kinds),
         )
+    console.print(table)
+
+    table = Table(title="The default tuner's targets on these runs", title_justify="left")
+    for column in ("target", "met", "figures"):
+        table.add_column(column)
+    for target in targets(results):
+        met = {True: "[green]yes[/]", False: "[red]no[/]", None: "n/a"}[target.met]
+        table.add_row(target.what, met, target.detail)
     console.print(table)
     for note in [*the_plan.notes, *results.errors]:
         console.print(f"[yellow]note:[/] {note}")
