@@ -23,6 +23,33 @@ def test_the_tables_cover_every_problem_and_the_other_tuners(capsys: pytest.Capt
     float(shift.split()[-1])  # drifting problems report the regret after the shift
     others = [line for line in lines if line.startswith(("uniform_random", "hybrid_solver"))]
     assert len(others) == 4
+    verdicts = [line.split()[0] for line in lines[lines.index("The rails' targets on these runs") + 1 :]]
+    assert len(verdicts) >= 4 and set(verdicts) <= {"met", "NOT"}  # drops, cost, shift, cliff (per tuner that fell)
+
+
+def _runs(cumulative: float, worst: float = 0.0, cliff: float = 0.0, after: float = 0.0) -> list[dict[str, float]]:
+    run = {"cumulative": cumulative, "worst_drop": worst, "cliff_rounds": cliff, "after_shift": after}
+    return [run, dict(run)]
+
+
+def test_targets_are_judged_on_the_figures() -> None:
+    measured = {
+        "ridge": {"off": _runs(0.20, 0.30), "rails": _runs(0.21, 0.04)},
+        "decoy": {"off": _runs(0.50, 0.30), "rails": _runs(0.60, 0.20)},
+        "queue_cliff": {"off": _runs(0.2, cliff=1.0), "rails": _runs(0.2, 0.01, cliff=0.5)},
+        "drifting_optimum": {"off": _runs(0.4), "rails": _runs(0.5, after=0.6),
+                             "rails, no drift detection": _runs(0.9, after=1.5)},
+    }  # fmt: skip
+    others = {"uniform_random": {"off": _runs(1.7, cliff=80.0), "rails": _runs(0.3, cliff=2.0)}}
+    verdicts = {what: (met, figures) for what, met, figures in safety.targets(measured, others)}
+    assert verdicts["worst drop <= 0.05 with the rails on every stationary problem"] == (
+        False,
+        "1 of 3 over: decoy 0.20",
+    )
+    assert verdicts["regret cost <= +10% on every stationary problem"][0] is False  # decoy +20%
+    assert verdicts["drifting_optimum: regret after the shift >= 30% lower with drift detection"][0] is True
+    assert verdicts["default: rounds in the cliff cut by >= 90%"] == (False, "1.0 -> 0.5 per run (-50%)")
+    assert verdicts["uniform_random: rounds in the cliff cut by >= 90%"][0] is True
 
 
 def test_a_run_measures_the_cliff_and_the_shift() -> None:

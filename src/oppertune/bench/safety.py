@@ -5,8 +5,8 @@ For the default tuner with and without rails (and, on drifting problems, without
 problem: normalised cumulative regret, worst drop below the starting configuration, rounds spent where
 the service falls over (``queue_cliff``, also with the memory budget an operator would declare), and on
 drifting problems the regret after the shift; then the same on ``queue_cliff`` for tuners that explore
-more widely (uniform random sampling, the seed README's hybrid solver), with and without the rails.
-Prints figures; asserts nothing.
+more widely (uniform random sampling, the seed README's hybrid solver), with and without the rails; last,
+the rails' targets, met or not, with the figures behind each. Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -109,6 +109,51 @@ def _row(name: str, label: str, runs: list[dict[str, float]], off: list[dict[str
     )
 
 
+Runs = list[dict[str, float]]
+WORST_DROP_TARGET, COST_TARGET, SHIFT_TARGET, CLIFF_TARGET = 0.05, 0.10, 0.30, 0.90
+
+
+def targets(measured: dict[str, dict[str, Runs]], others: dict[str, dict[str, Runs]]) -> list[tuple[str, bool, str]]:
+    """The rails' targets on these runs, met or not, with the figures: on every stationary problem a worst drop of at
+    most 0.05 with the rails and a regret cost of at most +10% (the mean over seeds); on drifting problems a regret
+    after the shift at least 30% lower than without drift detection; on ``queue_cliff`` at least 90% fewer rounds
+    in the cliff, for every tuner that falls in without the rails.
+
+    ``measured`` maps problem -> setting label -> runs of the default tuner; ``others`` maps tuner -> "off"/"rails"
+    -> runs on ``queue_cliff``."""
+    mean = statistics.fmean
+    stationary = {name: runs for name, runs in measured.items() if get_problem(name).phases == 1}
+    drops = sorted(((mean(r["worst_drop"] for r in runs["rails"]), name) for name, runs in stationary.items()),
+                   reverse=True)  # fmt: skip
+    over = [f"{name} {drop:.2f}" for drop, name in drops if drop > WORST_DROP_TARGET]
+    costs = sorted(
+        ((mean(r["cumulative"] for r in runs["rails"]) / mean(r["cumulative"] for r in runs["off"]) - 1.0, name)
+         for name, runs in stationary.items()),
+        reverse=True,
+    )  # fmt: skip
+    out = [
+        (f"worst drop <= {WORST_DROP_TARGET} with the rails on every stationary problem", not over,
+         f"{len(over)} of {len(drops)} over: {', '.join(over)}" if over else "every one within"),
+        (f"regret cost <= +{COST_TARGET:.0%} on every stationary problem", costs[0][0] <= COST_TARGET,
+         "largest: " + ", ".join(f"{name} {cost:+.1%}" for cost, name in costs[:3])),
+    ]  # fmt: skip
+    for name, runs in measured.items():
+        if "rails, no drift detection" in runs:
+            detected = mean(r["after_shift"] for r in runs["rails"])
+            undetected = mean(r["after_shift"] for r in runs["rails, no drift detection"])
+            cut = 1.0 - detected / undetected
+            out.append((f"{name}: regret after the shift >= {SHIFT_TARGET:.0%} lower with drift detection",
+                        cut >= SHIFT_TARGET, f"{detected:.3f} vs {undetected:.3f} without ({-cut:+.0%})"))  # fmt: skip
+    cliff = {"default": measured["queue_cliff"]} if "queue_cliff" in measured else {}
+    for tuner, runs in {**cliff, **others}.items():
+        off, on = mean(r["cliff_rounds"] for r in runs["off"]), mean(r["cliff_rounds"] for r in runs["rails"])
+        if off > 0:
+            cut = 1.0 - on / off
+            out.append((f"{tuner}: rounds in the cliff cut by >= {CLIFF_TARGET:.0%}", cut >= CLIFF_TARGET,
+                        f"{off:.1f} -> {on:.1f} per run ({-cut:+.0%})"))  # fmt: skip
+    return out
+
+
 def _at_least(low: int, why: str) -> Callable[[str], int]:
     def parse(text: str) -> int:
         try:
@@ -135,24 +180,32 @@ def main(argv: list[str] | None = None) -> None:
     header = f"{'problem':<20} {'rails':<27} " + " ".join(f"{c:>{w}}" for c, w in zip(columns, widths))
     print(header)
     print("-" * len(header))
+    measured: dict[str, dict[str, Runs]] = {}
     for name in PROBLEMS:
         problem = get_problem(name)
-        off: list[dict[str, float]] = []
+        off: Runs = []
         settings = {**SETTINGS, **(DRIFT_SETTINGS if problem.phases > 1 else {}), **DECLARED.get(name, {})}
         for label, (rails, algorithm, arguments) in settings.items():
             runs = [run(problem, rails, seed, args.rounds, algorithm, arguments) for seed in range(args.seeds)]
             off = off or runs
+            measured.setdefault(name, {})[label] = runs
             print(_row(name, label, runs, off, problem.phases > 1))
     print()
     print(f"Other tuners on queue_cliff, with and without the rails (default settings), {args.seeds} seeds")
     print(header)
     print("-" * len(header))
     cliff = get_problem("queue_cliff")
+    others: dict[str, dict[str, Runs]] = {}
     for name, (algorithm, arguments) in OTHER_TUNERS.items():
         off = [run(cliff, None, seed, args.rounds, algorithm, arguments) for seed in range(args.seeds)]
         on = [run(cliff, {}, seed, args.rounds, algorithm, arguments) for seed in range(args.seeds)]
+        others[name] = {"off": off, "rails": on}
         print(_row(name, "off", off, off, False))
         print(_row(name, "rails", on, off, False))
+    print()
+    print("The rails' targets on these runs")
+    for what, met, figures in targets(measured, others):
+        print(f"{'met' if met else 'NOT met':<8} {what}: {figures}")
 
 
 if __name__ == "__main__":
