@@ -6,6 +6,7 @@ import json
 import math
 import random
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -338,20 +339,31 @@ def test_grid_parameters_keep_exploring_below_one_grid_step() -> None:
     assert 30 <= perturbed <= 70  # about a quarter of the pairs, one grid step either side
 
 
-def test_states_without_category_offsets_load_and_bad_offsets_are_refused() -> None:
+def _newer_fields_are_optional_and_checked(
+    rounds: int, newer: tuple[str, ...], bad: tuple[tuple[str, Any], ...]
+) -> str:
+    """Play ``rounds``; a state without the ``newer`` fields (saved before they existed) loads to the same centre, and
+    each ``bad`` (field, value) is refused naming the field. Returns the state."""
     tuner = PairedSearch(SHIFTED, random_seed=2)
-    for _ in range(60):
+    for _ in range(rounds):
         prediction, _ = tuner.predict()
         tuner.set_reward(shifted(prediction))
     state = json.loads(tuner.dumps())
     older = json.loads(tuner.dumps())
-    del older["learner"]["offsets"], older["learner"]["shift"]  # saved before category offsets existed
+    for field in newer:
+        del older["learner"][field]
     assert PairedSearch.loads(resealed(older)).center == tuner.center
-    for field, value in (("offsets", [[[0.0, 0.0]]]), ("offsets", [[[0.0, 0.0], [2.0, 0.0]]]), ("shift", [0.0])):
-        bad = json.loads(json.dumps(state))
-        bad["learner"][field] = value
+    for field, value in bad:
+        edited = json.loads(json.dumps(state))
+        edited["learner"][field] = value
         with pytest.raises(StateError, match=field):
-            PairedSearch.loads(resealed(bad))
+            PairedSearch.loads(resealed(edited))
+    return tuner.dumps()
+
+
+def test_states_without_category_offsets_load_and_bad_offsets_are_refused() -> None:
+    bad = (("offsets", [[[0.0, 0.0]]]), ("offsets", [[[0.0, 0.0], [2.0, 0.0]]]), ("shift", [0.0]))
+    _newer_fields_are_optional_and_checked(60, ("offsets", "shift"), bad)
 
 
 def _engine_after_a_shift(shift_threshold: float | None, seed: int) -> str:
@@ -373,20 +385,9 @@ def test_a_lasting_drop_in_reward_makes_the_learner_explore_its_categories_again
 
 
 def test_shift_detector_state_round_trips_and_older_states_load() -> None:
-    tuner = PairedSearch(SHIFTED, random_seed=2)
-    for _ in range(40):
-        prediction, _ = tuner.predict()
-        tuner.set_reward(shifted(prediction))
-    state = json.loads(tuner.dumps())
-    assert PairedSearch.loads(tuner.dumps()).dumps() == tuner.dumps()
-    older = json.loads(tuner.dumps())
-    del older["learner"]["drop"], older["learner"]["shifts"], older["learner"]["level_updates"]  # before the detector
-    assert PairedSearch.loads(resealed(older)).center == tuner.center
-    for field, value in (("drop", -1.0), ("shifts", -1), ("shifts", 1.5), ("level_updates", -2)):
-        bad = json.loads(json.dumps(state))
-        bad["learner"][field] = value
-        with pytest.raises(StateError, match=field):
-            PairedSearch.loads(resealed(bad))
+    bad = (("drop", -1.0), ("shifts", -1), ("shifts", 1.5), ("level_updates", -2))
+    state = _newer_fields_are_optional_and_checked(40, ("drop", "shifts", "level_updates"), bad)
+    assert PairedSearch.loads(state).dumps() == state
     for threshold in (0.0, -1.0, float("nan"), "8"):
         with pytest.raises((ValueError, TypeError), match="shift_threshold"):
             PairedSearch(SHIFTED, shift_threshold=threshold)  # type: ignore[arg-type]
