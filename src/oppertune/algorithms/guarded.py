@@ -73,7 +73,7 @@ _MAX_EVENTS = 1000
 _MAX_CANDIDATES = 8
 _CUSUM_SLACK = 0.5
 _MAX_UNSAFE = 16
-_NOISE_DOUBT = 1.5  # at most this factor on the noise for collapses while few rounds measured it
+_NOISE_DOUBT = 1.5  # at most this factor on the noise for collapses and drifts while few rounds measured it
 _PULLBACKS = 3
 
 _RAIL_ARGUMENTS = (
@@ -839,7 +839,7 @@ def _noise_doubt(freedom: int) -> float:
         return _NOISE_DOUBT
     z = 2.0 / (9.0 * freedom)
     quantile = (1.0 - z - 1.645 * math.sqrt(z)) ** 3
-    return _NOISE_DOUBT if quantile <= 1.0 / _NOISE_DOUBT**2 else min(_NOISE_DOUBT, 1.0 / math.sqrt(quantile))
+    return _NOISE_DOUBT if quantile <= 1.0 / _NOISE_DOUBT**2 else 1.0 / math.sqrt(quantile)
 
 
 def _lower_bound(candidate: list[Any]) -> float:
