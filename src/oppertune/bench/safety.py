@@ -93,19 +93,22 @@ def run(
 
 def _cost(runs: list[dict[str, float]], off: list[dict[str, float]]) -> str:
     """The change in cumulative regret against the same seeds with the rails off, in %, ± its standard error."""
-    base = statistics.fmean(r["cumulative"] for r in off)
+    base = _mean(off, "cumulative")
     differences = [a["cumulative"] - b["cumulative"] for a, b in zip(runs, off)]
     error = statistics.stdev(differences) / math.sqrt(len(differences))
     return f"{100 * statistics.fmean(differences) / base:+.1f}% ±{100 * error / base:.1f}"
 
 
+def _mean(runs: list[dict[str, float]], metric: str) -> float:
+    return statistics.fmean(r[metric] for r in runs)
+
+
 def _row(name: str, label: str, runs: list[dict[str, float]], off: list[dict[str, float]], after: bool) -> str:
-    mean: Callable[[list[float]], float] = statistics.fmean
-    shift = f"{mean([r['after_shift'] for r in runs]):.3f}" if after else ""
+    shift = f"{_mean(runs, 'after_shift'):.3f}" if after else ""
     return (
-        f"{name:<20.20} {label:<27} {mean([r['cumulative'] for r in runs]):>12.3f} "
-        f"{'' if runs is off else _cost(runs, off):>14} {mean([r['worst_drop'] for r in runs]):>12.3f} "
-        f"{mean([r['cliff_rounds'] for r in runs]):>12.1f} {shift:>12}"
+        f"{name:<20.20} {label:<27} {_mean(runs, 'cumulative'):>12.3f} "
+        f"{'' if runs is off else _cost(runs, off):>14} {_mean(runs, 'worst_drop'):>12.3f} "
+        f"{_mean(runs, 'cliff_rounds'):>12.1f} {shift:>12}"
     )
 
 
@@ -121,13 +124,12 @@ def targets(measured: dict[str, dict[str, Runs]], others: dict[str, dict[str, Ru
 
     ``measured`` maps problem -> setting label -> runs of the default tuner; ``others`` maps tuner -> "off"/"rails"
     -> runs on ``queue_cliff``."""
-    mean = statistics.fmean
     stationary = {name: runs for name, runs in measured.items() if get_problem(name).phases == 1}
-    drops = sorted(((mean(r["worst_drop"] for r in runs["rails"]), name) for name, runs in stationary.items()),
+    drops = sorted(((_mean(runs["rails"], "worst_drop"), name) for name, runs in stationary.items()),
                    reverse=True)  # fmt: skip
     over = [f"{name} {drop:.2f}" for drop, name in drops if drop > WORST_DROP_TARGET]
     costs = sorted(
-        ((mean(r["cumulative"] for r in runs["rails"]) / mean(r["cumulative"] for r in runs["off"]) - 1.0, name)
+        ((_mean(runs["rails"], "cumulative") / _mean(runs["off"], "cumulative") - 1.0, name)
          for name, runs in stationary.items()),
         reverse=True,
     )  # fmt: skip
@@ -139,14 +141,14 @@ def targets(measured: dict[str, dict[str, Runs]], others: dict[str, dict[str, Ru
     ]  # fmt: skip
     for name, runs in measured.items():
         if "rails, no drift detection" in runs:
-            detected = mean(r["after_shift"] for r in runs["rails"])
-            undetected = mean(r["after_shift"] for r in runs["rails, no drift detection"])
+            detected = _mean(runs["rails"], "after_shift")
+            undetected = _mean(runs["rails, no drift detection"], "after_shift")
             cut = 1.0 - detected / undetected
             out.append((f"{name}: regret after the shift >= {SHIFT_TARGET:.0%} lower with drift detection",
                         cut >= SHIFT_TARGET, f"{detected:.3f} vs {undetected:.3f} without ({-cut:+.0%})"))  # fmt: skip
     cliff = {"default": measured["queue_cliff"]} if "queue_cliff" in measured else {}
     for tuner, runs in {**cliff, **others}.items():
-        off, on = mean(r["cliff_rounds"] for r in runs["off"]), mean(r["cliff_rounds"] for r in runs["rails"])
+        off, on = _mean(runs["off"], "cliff_rounds"), _mean(runs["rails"], "cliff_rounds")
         if off > 0:
             cut = 1.0 - on / off
             out.append((f"{tuner}: rounds in the cliff cut by >= {CLIFF_TARGET:.0%}", cut >= CLIFF_TARGET,
