@@ -404,6 +404,25 @@ def test_confirmations_share_the_probe_slot() -> None:
     assert all(b - a >= 5 for a, b in itertools.pairwise(rails_rounds))  # one round in probe_every at most
 
 
+def test_a_confirmation_serves_the_best_promising_round_since_the_last_one() -> None:
+    params = [Real(f"a{i}", 0.1, 0.0, 1.0) for i in range(4)]
+    tuner = create_tuning_instance(params, algorithm_args={"random_seed": 2}, safety={})
+    rng, confirmed, window = random.Random(6), 0, []
+    for _ in range(120):
+        x, rid = tuner.predict()
+        source = tuner.round_metadata(rid)["served_by"]
+        reward = 1.0 + sum(x.values()) / 4 + rng.gauss(0.0, 0.01)  # the learner climbs: later rounds are better
+        if source == "confirm":  # not the first round that beat the incumbent: the learner has moved on since
+            assert x == max(window, key=lambda round_: round_[0])[1]
+            confirmed += 1
+        if source == "learner":
+            window.append((reward, x))
+        elif source in ("confirm", "incumbent"):
+            window = []
+        tuner.set_reward(reward)
+    assert confirmed >= 3
+
+
 def cliff_reward(x: dict) -> float:
     return 0.0 if x["a"] + x["b"] > 1.3 else 1.0 + x["a"] + x["b"]  # better up to the edge, then it falls over
 
@@ -443,6 +462,14 @@ def test_a_collapse_after_a_joint_change_condemns_the_combination_not_each_half(
     rails.unsafe = [[{"p": "b", "q": "a", "x": 0.9}, start]]  # a category and a number changed together
     assert tuner._unsafe(rails, {"p": "b", "q": "a", "x": 0.8}, start)  # type: ignore[attr-defined]
     assert not tuner._unsafe(rails, {"p": "a", "q": "a", "x": 0.9}, start)  # type: ignore[attr-defined]
+
+
+def test_one_fall_is_enough_even_when_the_incumbent_stands_near_the_edge() -> None:
+    params = [Real("a", 0.3, 0.0, 1.0), Real("b", 0.3, 0.0, 1.0)]
+    for seed in range(12):  # some climb close to the edge before they fall: the direction of the edge is unclear
+        tuner = create_tuning_instance(params, algorithm_args={"random_seed": seed}, safety={})
+        falls = sum(cliff_reward(x) == 0.0 for x in play(tuner, 300, reward=cliff_reward))
+        assert falls == 1, (seed, falls)
 
 
 @pytest.mark.parametrize("seed", range(6))

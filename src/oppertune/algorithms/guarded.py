@@ -13,8 +13,9 @@ first), keeps an incumbent backed by repeated evidence, and decides every round 
 * ``incumbent``: the best-known configuration — after a regression or a collapse, during a
   rollback or a freeze, and every ``probe_every`` rounds as a probe for the drift detector;
 * ``confirm``: a promising configuration (one that beat the incumbent by more than the reward
-  noise) served again in the next probe slot instead of the incumbent, so that the incumbent rests
-  on at least two rounds rather than one lucky one. Probes and confirmations together take one
+  noise; the best such round since the last confirmation, as the learner moves on) served again in
+  the next probe slot instead of the incumbent, so that the incumbent rests on at least two rounds
+  rather than one lucky one. Probes and confirmations together take one
   round in ``probe_every``. A learner round that serves a candidate again (a categorical space, a
   grid) counts as evidence for it too, at no cost.
 
@@ -38,12 +39,14 @@ learner that notices one itself); then the baseline is measured again, stale evi
 A round that falls ``collapse`` times further below the baseline than a violation (the service fell
 over; while few rounds have measured the noise, with up to 1.5 times the measured noise, since a
 spread from a handful of rounds is often far too small and one outlier would otherwise condemn a
-region) marks an unsafe region: the collapsed configuration and the direction from the incumbent of
-the time. The next round serves the incumbent, and from then on a learner's proposal that goes
-further in that direction than halfway to the collapse (and further than the incumbent does) is
-pulled back towards the incumbent, or replaced by it; when the collapse changed categories, only
-proposals with all of those categories are (a joint change that collapsed condemns the combination,
-not each of its halves, which may be on the way to the optimum). Every decision is recorded in
+region) marks an unsafe region: the collapsed configuration, and the directions to it from the
+incumbent of the time and from the starting configuration (one collapse tells the direction of the
+edge only roughly). The next round serves the incumbent, and from then on a learner's proposal that
+goes further in either direction than halfway to the collapse, and further than the incumbent does
+or away from it (past halfway, only configurations four times nearer the incumbent than the
+collapse are safe), is pulled back towards the incumbent, or replaced by it; when the collapse
+changed categories, only proposals with all of those categories are (a joint change that collapsed
+condemns the combination, not each of its halves, which may be on the way to the optimum). Every decision is recorded in
 `events` and in the round's request metadata.
 """
 
@@ -75,6 +78,7 @@ _CUSUM_SLACK = 0.5
 _MAX_UNSAFE = 16
 _NOISE_DOUBT = 1.5  # at most this factor on the noise for collapses and drifts while few rounds measured it
 _PULLBACKS = 3
+_NEAR = 0.25  # past halfway to a collapse, a configuration this much nearer the incumbent than the collapse is safe
 
 _RAIL_ARGUMENTS = (
     "baseline", "baseline_rounds", "dedicated_baseline", "margin", "relative_margin", "violations", "recover_after",
@@ -527,12 +531,31 @@ class Guarded(TuningInstance):
         return along / length if length > 0.0 else math.inf * (config == collapsed)
 
     def _unsafe(self, rails: _ContextRails, config: Mapping[str, Any], incumbent: Mapping[str, Any]) -> bool:
-        """Whether ``config`` goes past halfway towards a collapse, and further than the (proven) incumbent."""
-        for collapsed, origin in rails.unsafe:
-            progress = self._progress(config, collapsed, origin)
-            if progress >= 0.5 and progress > self._progress(incumbent, collapsed, origin):
-                return True
+        """Whether ``config`` goes past halfway towards a collapse, and further than the (proven) incumbent or away
+        from it. Halfway from where: from the incumbent of the time and from the starting configuration. A single
+        collapse tells the direction of the edge only roughly (from a nearby incumbent it is the direction of one
+        perturbation), and an incumbent past halfway may stand right at the edge."""
+        for collapsed, then in rails.unsafe:
+            for origin in (then, self._initial):
+                progress = self._progress(config, collapsed, origin)
+                if progress >= 0.5 and (
+                    progress > self._progress(incumbent, collapsed, origin)
+                    or self._distance(config, incumbent) > _NEAR * self._distance(config, collapsed)
+                ):
+                    return True
         return False
+
+    def _distance(self, a: Mapping[str, Any], b: Mapping[str, Any]) -> float:
+        """Euclidean distance in unit space; a categorical parameter that differs counts one unit."""
+        total = 0.0
+        for name, value in b.items():
+            p = self._by_name[name]
+            if isinstance(p, Categorical):
+                total += a[name] != value
+            else:
+                d = float(transform(p, a[name])) - float(transform(p, value))
+                total += d * d
+        return math.sqrt(total)
 
     def _keep_out(self, rails: _ContextRails, config: dict[str, Any], incumbent: Mapping[str, Any]) -> dict[str, Any]:
         """``config`` pulled halfway to the incumbent until it leaves every unsafe region (else the incumbent)."""
@@ -715,10 +738,13 @@ class Guarded(TuningInstance):
             rails.spread_n += 1
 
     def _consider_candidate(self, rails: _ContextRails, config: dict[str, Any], r: float) -> None:
-        """A round that beats the incumbent by more than its noise becomes a candidate, to be served again."""
-        if not rails.candidates or rails.confirm is not None:
+        """A round that beats the incumbent by more than its noise becomes a candidate, to be served again; until
+        then a later round that beats it too takes its place (the learner has moved on, and the old one is stale)."""
+        if not rails.candidates or r <= rails.candidates[rails.incumbent][2] + self._noise(rails):
             return
-        if r <= rails.candidates[rails.incumbent][2] + self._noise(rails):
+        if rails.confirm is not None:
+            if r > rails.candidates[rails.confirm][2]:
+                rails.candidates[rails.confirm] = [dict(config), 1, r, 0.0]
             return
         rails.candidates.append([dict(config), 1, r, 0.0])
         if len(rails.candidates) > _MAX_CANDIDATES:
