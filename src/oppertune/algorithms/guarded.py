@@ -15,9 +15,9 @@ first), keeps an incumbent backed by repeated evidence, and decides every round 
 * ``confirm``: a promising configuration (one that beat the incumbent by more than the reward
   noise; the best such round since the last confirmation, as the learner moves on) served again in
   the next probe slot instead of the incumbent, so that the incumbent rests on at least two rounds
-  rather than one lucky one. Probes and confirmations together take one
-  round in ``probe_every``. A learner round that serves a candidate again (a categorical space, a
-  grid) counts as evidence for it too, at no cost.
+  rather than one lucky one. Probes and confirmations together take one round in ``probe_every``. A
+  learner round that serves a candidate again (a categorical space, a grid) counts as evidence for
+  it too, at no cost.
 
 A round whose reward falls below ``baseline - margin`` by more than ``noise_allowance`` standard
 deviations of the measured reward noise is a violation: a single round cannot tell a smaller drop from
@@ -46,8 +46,8 @@ goes further in either direction than halfway to the collapse, and further than 
 or away from it (past halfway, only configurations four times nearer the incumbent than the
 collapse are safe), is pulled back towards the incumbent, or replaced by it; when the collapse
 changed categories, only proposals with all of those categories are (a joint change that collapsed
-condemns the combination, not each of its halves, which may be on the way to the optimum). Every decision is recorded in
-`events` and in the round's request metadata.
+condemns the combination, not each of its halves, which may be on the way to the optimum). Every
+decision is recorded in `events` and in the round's request metadata.
 """
 
 from __future__ import annotations
