@@ -94,11 +94,12 @@ _NEWER_FIELDS = frozenset({"learner_shifts", "rough_noise", "uncounted", "unsafe
 class _ContextRails:
     """What the rails know about one context."""
 
-    __slots__ = (
+    FIELDS = (
         "baseline", "baseline_samples", "candidates", "confirm", "cusum_high", "cusum_low", "good_streak",
         "guard_next", "incumbent", "last_served", "learner_shifts", "pending", "rough_noise", "since_probe", "spread",
         "spread_n", "uncounted", "unsafe", "window",
     )  # fmt: skip
+    __slots__ = (*FIELDS, "regions")
 
     def __init__(self, baseline: float | None) -> None:
         self.baseline = baseline
@@ -123,14 +124,16 @@ class _ContextRails:
         self.pending: tuple[str, dict[str, Any], list[str], bool] | None = None
         # each unsafe region: [collapsed configuration, the incumbent when it collapsed]
         self.unsafe: list[list[dict[str, Any]]] = []
+        # not state: the unsafe list the regions were computed from, and the regions in unit space
+        self.regions: tuple[list[list[dict[str, Any]]] | None, list[tuple[dict[str, Any], ...]]] = (None, [])
 
     def to_json(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}
+        return {name: getattr(self, name) for name in self.FIELDS}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> _ContextRails:
         rails = cls(None)
-        for name in cls.__slots__:
+        for name in cls.FIELDS:
             setattr(rails, name, data[name] if name in data or name not in _NEWER_FIELDS else getattr(rails, name))
         if rails.pending is not None:
             source, config, clamped, *proposed = rails.pending  # older states: only learner rounds were proposed
@@ -275,6 +278,7 @@ class Guarded(TuningInstance):
 
         self._initial = {p.name: p.val for p in self._tuned}
         self._categorical = [p.name for p in self._tuned if isinstance(p, Categorical)]
+        self._categories = frozenset(self._categorical)
         straddles = isinstance(tuner, PairedSearch) or (isinstance(tuner, HybridSolver) and tuner._paired)
         self._serve_start = not straddles if dedicated_baseline is None else dedicated_baseline
         self._by_name = {p.name: p for p in self._tuned}
@@ -509,53 +513,55 @@ class Guarded(TuningInstance):
         return pulled
 
     # ------------------------------------------------------------------ unsafe regions
-    def _progress(self, config: Mapping[str, Any], collapsed: Mapping[str, Any], origin: Mapping[str, Any]) -> float:
-        """How far ``config`` goes from ``origin`` towards ``collapsed`` (0: not at all, 1: as far), in unit space.
+    def _point(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        """``config`` in unit space (categories as they are)."""
+        return {name: value if name in self._categories else float(transform(self._by_name[name], value))
+                for name, value in config.items()}  # fmt: skip
 
-        Every categorical parameter that the collapse changed counts one unit; ``config`` makes no progress unless it
+    def _regions(self, rails: _ContextRails) -> list[tuple[dict[str, Any], ...]]:
+        """The unsafe regions in unit space: (collapsed, incumbent of the time, start), recomputed when they change."""
+        source, regions = rails.regions
+        if source is not rails.unsafe:
+            start = self._point(self._initial)
+            regions = [(self._point(collapsed), self._point(then), start) for collapsed, then in rails.unsafe]
+            rails.regions = (rails.unsafe, regions)
+        return regions
+
+    def _progress(self, point: Mapping[str, Any], collapsed: Mapping[str, Any], origin: Mapping[str, Any]) -> float:
+        """How far ``point`` goes from ``origin`` towards ``collapsed`` (0: not at all, 1: as far), in unit space.
+
+        Every categorical parameter that the collapse changed counts one unit; ``point`` makes no progress unless it
         shares all of their values."""
         along = length = 0.0
         for name, bad in collapsed.items():
-            p = self._by_name[name]
             start = origin[name]
-            if isinstance(p, Categorical):
+            if name in self._categories:
                 if bad != start:
-                    if config[name] != bad:  # a collapse after a joint change marks the combination, not each half
+                    if point[name] != bad:  # a collapse after a joint change marks the combination, not each half
                         return 0.0
                     length += 1.0
                     along += 1.0
                 continue
-            step = float(transform(p, bad)) - float(transform(p, start))
+            step = bad - start
             length += step * step
-            along += step * (float(transform(p, config[name])) - float(transform(p, start)))
-        return along / length if length > 0.0 else math.inf * (config == collapsed)
+            along += step * (point[name] - start)
+        return along / length if length > 0.0 else math.inf * (point == collapsed)
 
     def _unsafe(self, rails: _ContextRails, config: Mapping[str, Any], incumbent: Mapping[str, Any]) -> bool:
         """Whether ``config`` goes past halfway towards a collapse, and further than the (proven) incumbent or away
         from it. Halfway from where: from the incumbent of the time and from the starting configuration. A single
         collapse tells the direction of the edge only roughly (from a nearby incumbent it is the direction of one
         perturbation), and an incumbent past halfway may stand right at the edge."""
-        for collapsed, then in rails.unsafe:
-            for origin in (then, self._initial):
-                progress = self._progress(config, collapsed, origin)
+        point, proven, categorical = self._point(config), self._point(incumbent), self._categories
+        for collapsed, *origins in self._regions(rails):
+            for origin in origins:
+                progress = self._progress(point, collapsed, origin)
                 if progress >= 0.5 and (
-                    progress > self._progress(incumbent, collapsed, origin)
-                    or self._distance(config, incumbent) > _NEAR * self._distance(config, collapsed)
+                    progress > self._progress(proven, collapsed, origin)
+                    or _distance(point, proven, categorical) > _NEAR * _distance(point, collapsed, categorical)
                 ):
                     return True
         return False
-
-    def _distance(self, a: Mapping[str, Any], b: Mapping[str, Any]) -> float:
-        """Euclidean distance in unit space; a categorical parameter that differs counts one unit."""
-        total = 0.0
-        for name, value in b.items():
-            p = self._by_name[name]
-            if isinstance(p, Categorical):
-                total += a[name] != value
-            else:
-                d = float(transform(p, a[name])) - float(transform(p, value))
-                total += d * d
-        return math.sqrt(total)
 
     def _keep_out(self, rails: _ContextRails, config: dict[str, Any], incumbent: Mapping[str, Any]) -> dict[str, Any]:
         """``config`` pulled halfway to the incumbent until it leaves every unsafe region (else the incumbent)."""
@@ -711,6 +717,7 @@ class Guarded(TuningInstance):
             self._start_rollback(f"{self.rollback_after} regressions within {self.rollback_window} rounds")
 
     def _mark_unsafe(self, rails: _ContextRails, r: float, context: Context, config: dict[str, Any]) -> None:
+        # a new list, never changed in place: the regions in unit space are recomputed when the list is another one
         rails.unsafe = [*rails.unsafe[-(_MAX_UNSAFE - 1) :], [dict(config), dict(rails.candidates[rails.incumbent][0])]]
         rails.guard_next = True
         reason = f"reward {r:.6g} collapsed far below the baseline {rails.baseline:.6g}: its neighbourhood is unsafe"
@@ -856,6 +863,14 @@ def baseline_measured(samples: int, uncounted: int, baseline_rounds: int) -> boo
     """Whether ``samples`` baseline rounds are enough: ``baseline_rounds`` of them, or two once the learner changed
     a starting category in ``uncounted >= baseline_rounds`` rounds meanwhile (the charts redraw the rails by it)."""
     return samples >= baseline_rounds or (samples >= 2 and uncounted >= baseline_rounds)
+
+
+def _distance(a: Mapping[str, Any], b: Mapping[str, Any], categorical: frozenset[str]) -> float:
+    """Euclidean distance between two points in unit space; a categorical parameter that differs counts one unit."""
+    total = 0.0
+    for name, value in b.items():
+        total += (a[name] != value) if name in categorical else (a[name] - value) ** 2
+    return math.sqrt(total)
 
 
 def _noise_doubt(freedom: int) -> float:
