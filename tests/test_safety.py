@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import itertools
 import json
 import math
@@ -13,6 +14,7 @@ from state_edits import resealed
 from oppertune.algorithms import TuningInstance, create_tuning_instance
 from oppertune.algorithms.bluefin import BlueFin
 from oppertune.algorithms.paired_search import PairedSearch
+from oppertune.bench.problems import get_problem
 from oppertune.core.types import Context
 from oppertune.core.values import Categorical, Integer, Real
 from oppertune.safety import Guarded
@@ -421,6 +423,21 @@ def test_a_confirmation_serves_the_best_promising_round_since_the_last_one() -> 
             window = []
         tuner.set_reward(reward)
     assert confirmed >= 3
+
+
+@pytest.mark.parametrize("problem", ["mixed_interactions", "coarse_grid"])
+def test_the_incumbent_is_the_start_or_a_configuration_served_at_least_twice(problem: str) -> None:
+    space = get_problem(problem)
+    start = {p.name: p.val for p in space.parameters}
+    for seed in range(10):  # grids and categories: the learner serves candidates again, which is evidence for them
+        tuner = create_tuning_instance(space.parameters, algorithm_args={"random_seed": seed}, safety={})
+        noise, served = random.Random(seed), collections.Counter()
+        for _ in range(80):
+            x, _ = tuner.predict()
+            served[json.dumps(x, sort_keys=True)] += 1
+            tuner.set_reward(space.observe(x, 0, 0, noise)[1])
+            best = tuner.best_configuration()
+            assert best == start or served[json.dumps(best, sort_keys=True)] >= 2, (seed, best)
 
 
 def cliff_reward(x: dict) -> float:

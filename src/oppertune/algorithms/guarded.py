@@ -750,7 +750,8 @@ class Guarded(TuningInstance):
         if not rails.candidates or r <= rails.candidates[rails.incumbent][2] + self._noise(rails):
             return
         if rails.confirm is not None:
-            if r > rails.candidates[rails.confirm][2]:
+            pending = rails.candidates[rails.confirm]
+            if pending[1] == 1 and r > pending[2]:  # once the learner served it again, it has evidence to keep
                 rails.candidates[rails.confirm] = [dict(config), 1, r, 0.0]
             return
         rails.candidates.append([dict(config), 1, r, 0.0])
