@@ -9,6 +9,8 @@ import math
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from state_edits import resealed
 
 from oppertune.algorithms import TuningInstance, create_tuning_instance
@@ -316,6 +318,48 @@ def test_state_round_trip_continues_identically() -> None:
         tuner.set_reward(4.0)
     assert play(restored, 50, noise=0.1, seed=5) == play(original, 50, noise=0.1, seed=5)
     assert restored.dumps() == original.dumps()
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    shape=st.lists(st.sampled_from(["real", "stepped", "integer", "categorical"]), min_size=1, max_size=4),
+    noise=st.sampled_from([0.0, 0.05, 0.3]),
+    cliff=st.booleans(),
+    rails=st.fixed_dictionaries(
+        {},
+        optional={"violations": st.just([1, 1]), "probe_every": st.integers(2, 8), "dedicated_baseline": st.just(True)},
+    ),
+    seed=st.integers(0, 1000),
+)
+def test_whatever_the_space_the_incumbent_rests_on_evidence_and_the_state_resumes_exactly(
+    shape: list[str], noise: float, cliff: bool, rails: dict, seed: int
+) -> None:
+    kinds_of = {
+        "real": lambda n: Real(n, 0.4, 0.0, 1.0),
+        "stepped": lambda n: Real(n, 0.25, 0.0, 1.0, step=0.25),
+        "integer": lambda n: Integer(n, 10, 0, 20),
+        "categorical": lambda n: Categorical(n, "a", ("a", "b", "c")),
+    }
+    params = [kinds_of[kind](f"p{i}") for i, kind in enumerate(shape)]
+    numbers = [p for p in params if not isinstance(p, Categorical)]
+
+    def reward(x: dict) -> float:
+        units = [(x[p.name] - p.min) / (p.max - p.min) for p in numbers]
+        if cliff and sum(units) > 0.8 * len(units):
+            return 0.0  # the service falls over
+        bonus = sum({"a": 0.0, "b": 0.3, "c": -0.2}[x[p.name]] for p in params if isinstance(p, Categorical))
+        return 5.0 + bonus - sum((u - 0.7) ** 2 for u in units)
+
+    tuner = create_tuning_instance(params, algorithm_args={"random_seed": seed}, safety=rails)
+    start, served, rng = {p.name: p.val for p in params}, collections.Counter(), random.Random(seed)
+    for _ in range(60):
+        x, _ = tuner.predict()
+        served[json.dumps(x, sort_keys=True)] += 1
+        tuner.set_reward(reward(x) + rng.gauss(0.0, noise))
+        best = tuner.best_configuration()
+        assert best == start or served[json.dumps(best, sort_keys=True)] >= 2
+    first, second = TuningInstance.loads(tuner.dumps()), TuningInstance.loads(tuner.dumps())
+    assert play(first, 20, reward=reward, noise=noise) == play(second, 20, reward=reward, noise=noise)
 
 
 def test_bad_rewards_change_nothing() -> None:
