@@ -325,14 +325,15 @@ def test_state_round_trip_continues_identically() -> None:
     shape=st.lists(st.sampled_from(["real", "stepped", "integer", "categorical"]), min_size=1, max_size=4),
     noise=st.sampled_from([0.0, 0.05, 0.3]),
     cliff=st.booleans(),
+    limited=st.booleans(),
     rails=st.fixed_dictionaries(
         {},
         optional={"violations": st.just([1, 1]), "probe_every": st.integers(2, 8), "dedicated_baseline": st.just(True)},
     ),
     seed=st.integers(0, 1000),
 )
-def test_whatever_the_space_the_incumbent_rests_on_evidence_and_the_state_resumes_exactly(
-    shape: list[str], noise: float, cliff: bool, rails: dict, seed: int
+def test_whatever_the_space_the_limits_hold_the_incumbent_rests_on_evidence_and_the_state_resumes_exactly(
+    shape: list[str], noise: float, cliff: bool, limited: bool, rails: dict, seed: int
 ) -> None:
     kinds_of = {
         "real": lambda n: Real(n, 0.4, 0.0, 1.0),
@@ -350,16 +351,22 @@ def test_whatever_the_space_the_incumbent_rests_on_evidence_and_the_state_resume
         bonus = sum({"a": 0.0, "b": 0.3, "c": -0.2}[x[p.name]] for p in params if isinstance(p, Categorical))
         return 5.0 + bonus - sum((u - 0.7) ** 2 for u in units)
 
+    first = params[0]
+    limit = {"allowed": ["a", "b"]} if isinstance(first, Categorical) else {"max": (first.val + first.max) / 2}
+    if limited:
+        rails = {**rails, "limits": {first.name: limit}}
     tuner = create_tuning_instance(params, algorithm_args={"random_seed": seed}, safety=rails)
     start, served, rng = {p.name: p.val for p in params}, collections.Counter(), random.Random(seed)
     for _ in range(60):
         x, _ = tuner.predict()
+        if limited:
+            assert x[first.name] in limit["allowed"] if "allowed" in limit else x[first.name] <= limit["max"]
         served[json.dumps(x, sort_keys=True)] += 1
         tuner.set_reward(reward(x) + rng.gauss(0.0, noise))
         best = tuner.best_configuration()
         assert best == start or served[json.dumps(best, sort_keys=True)] >= 2
-    first, second = TuningInstance.loads(tuner.dumps()), TuningInstance.loads(tuner.dumps())
-    assert play(first, 20, reward=reward, noise=noise) == play(second, 20, reward=reward, noise=noise)
+    restored, again = TuningInstance.loads(tuner.dumps()), TuningInstance.loads(tuner.dumps())
+    assert play(restored, 20, reward=reward, noise=noise) == play(again, 20, reward=reward, noise=noise)
 
 
 def test_bad_rewards_change_nothing() -> None:
