@@ -16,6 +16,7 @@ from state_edits import resealed
 from oppertune.algorithms import TuningInstance, create_tuning_instance
 from oppertune.algorithms.bluefin import BlueFin
 from oppertune.algorithms.paired_search import PairedSearch
+from oppertune.bench.dashboard import QUEUE_PARAMETERS, queue_reward
 from oppertune.bench.problems import get_problem
 from oppertune.core.types import Context
 from oppertune.core.values import Categorical, Integer, Real
@@ -538,6 +539,18 @@ def test_one_fall_is_enough_even_when_the_incumbent_stands_near_the_edge() -> No
         tuner = create_tuning_instance(params, algorithm_args={"random_seed": seed}, safety={})
         falls = sum(cliff_reward(x) == 0.0 for x in play(tuner, 300, reward=cliff_reward))
         assert falls == 1, (seed, falls)
+
+
+def test_proposals_pulled_back_round_after_round_are_one_event_and_crowd_nothing_out() -> None:
+    tuner = create_tuning_instance(QUEUE_PARAMETERS, algorithm_args={"random_seed": 1}, safety={"baseline_rounds": 3})
+    rng, pulled_back = random.Random(1), 0
+    for number in range(1, 3001):  # over 48 workers the service thrashes; at round 600 the load grows
+        x, rid = tuner.predict()
+        pulled_back += "unsafe region" in tuner.round_metadata(rid)["clamped"]
+        tuner.set_reward(queue_reward(x, None, number, rng))
+    avoided = [e for e in tuner.events() if e["kind"] == "avoided"]
+    assert sum(e["rounds"] for e in avoided) == pulled_back > 10 * len(avoided)
+    assert {"collapse", "regression", "drift"} <= set(kinds(tuner))  # one event per round had pushed these out
 
 
 @pytest.mark.parametrize("seed", range(6))

@@ -27,8 +27,11 @@ DEFAULT_POINTS = 600
 MAX_POINTS = 5000
 SERVED_BY = ("baseline", "learner", "incumbent", "confirm")
 """Who can serve a round under the safety rails (`oppertune.safety.Guarded`)."""
-MARKED_EVENTS = frozenset({"baseline", "incumbent", "regression", "widen", "rollback", "freeze", "resume", "drift"})
-"""Rail events drawn as markers; ``clamped`` (one per limited proposal) is only counted."""
+MARKED_EVENTS = frozenset(
+    {"baseline", "incumbent", "regression", "collapse", "widen", "rollback", "freeze", "resume", "drift"}
+)
+"""Rail events drawn as markers; ``clamped`` and ``avoided`` (proposals limited or pulled back, round after round)
+are only counted, in rounds."""
 _MAX_MARKERS = 500
 
 
@@ -298,8 +301,8 @@ def build(
 
     chosen = [e for e in events if applies(e)]
     counts: dict[str, int] = {}
-    for e in chosen:
-        counts[e["kind"]] = counts.get(e["kind"], 0) + 1
+    for e in chosen:  # a run of clamped or avoided rounds is one event that says how many rounds it lasted
+        counts[e["kind"]] = counts.get(e["kind"], 0) + int(e.get("rounds", 1))
     markers = [
         {"round": int(e["round"]) + 1, "kind": e["kind"], "reason": e.get("reason", ""),
          "context_id": e.get("context_id", "")}

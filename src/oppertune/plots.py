@@ -26,9 +26,9 @@ def _pyplot():  # type: ignore[no-untyped-def]
 
 _KIND_COLOURS = {
     "regression": "#d62728", "rollback": "#8c1c13", "drift": "#ff7f0e", "freeze": "#1f4e9c", "resume": "#2ca02c",
-    "incumbent": "#9467bd", "baseline": "#7f7f7f", "widen": "#17becf",
+    "incumbent": "#9467bd", "baseline": "#7f7f7f", "widen": "#17becf", "collapse": "#1a1a1a",
 }  # fmt: skip
-_MAJOR_EVENTS = ("regression", "rollback", "drift", "freeze", "resume")
+_MAJOR_EVENTS = ("regression", "collapse", "rollback", "drift", "freeze", "resume")
 _BAND_COLOURS = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7")
 
 

@@ -101,6 +101,18 @@ def test_a_long_history_is_drawn_from_a_bounded_number_of_points(page: Any, site
     assert page.evaluate("window.oppertuneDashboard.timings.tuner.points") == requested
 
 
+def test_every_kind_of_rail_event_is_listed_in_a_colour_of_its_own(page: Any, site: Site) -> None:
+    open_tuner(page, site, site.ids["long"])  # 3000 rounds: it fell over once, drifted, and was pulled back often
+    page.wait_for_selector("#events .badge")
+    badges = page.eval_on_selector_all(
+        "#events .badge", "els => els.map(e => [e.textContent, getComputedStyle(e).backgroundColor])"
+    )
+    colours = dict(badges)
+    assert {"collapse", "avoided", "drift", "regression"} <= set(colours)
+    assert "rgba(0, 0, 0, 0)" not in colours.values()  # white text on no background could not be read
+    assert len(set(colours.values())) == len(colours)
+
+
 def test_live_updates_arrive_without_a_reload(page: Any, site: Site) -> None:
     tuner = open_tuner(page, site, site.ids["live"])
     page.evaluate("window.stayed = true")

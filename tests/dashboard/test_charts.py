@@ -112,6 +112,18 @@ def test_baseline_threshold_events_and_best_so_far_follow_the_rails() -> None:
     assert build(rounds)["baseline"] == [] and build(rounds)["threshold"] == []
 
 
+def test_a_run_of_pulled_back_rounds_counts_its_rounds_and_a_collapse_is_marked() -> None:
+    rounds, _ = history(20)
+    events = [
+        {"round": 3, "context_id": "", "kind": "collapse", "reason": "fell over"},
+        {"round": 4, "context_id": "", "kind": "avoided", "reason": "pulled back (7 rounds)", "rounds": 7},
+        {"round": 12, "context_id": "", "kind": "clamped", "reason": "limited workers"},
+    ]
+    chart = build(rounds, events=events)
+    assert chart["event_counts"] == {"collapse": 1, "avoided": 7, "clamped": 1}
+    assert [e["kind"] for e in chart["events"]] == ["collapse"]  # the routine ones are only counted
+
+
 def test_resets_restart_the_best_so_far_and_failed_runs_are_apart() -> None:
     rounds = Rounds([])
     for i, (reward, ok) in enumerate([(5.0, True), (1.0, True), (9.0, False), (2.0, True), (3.0, True)], start=1):

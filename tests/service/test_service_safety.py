@@ -35,6 +35,16 @@ def test_rails_decide_and_history_shows_it(client: TestClient) -> None:
     assert open_requests[0]["id"] == requests["request_id"] and open_requests[0]["metadata"]["served_by"]
 
 
+def test_rounds_clamped_one_after_another_are_one_event_that_counts_them(client: TestClient) -> None:
+    spec = {**GUARDED, "safety": {**GUARDED["safety"], "max_step_fraction": 0.001}}
+    tuner = f"/v1/tuners/{client.post('/v1/tuners', json=spec).json()['id']}"
+    play(client, tuner, [1.0] * 30)
+    clamped = [r["round"] for r in client.get(f"{tuner}/history").json()["items"] if r["metadata"]["clamped"]]
+    events = [e for e in client.get(f"{tuner}/events").json()["items"] if e["kind"] == "clamped"]
+    assert sum(e["rounds"] for e in events) == len(clamped) > len(events)
+    assert all(e["last_round"] >= e["round"] for e in events)
+
+
 def test_freeze_resume_rollback(client: TestClient) -> None:
     tuner = f"/v1/tuners/{client.post('/v1/tuners', json=GUARDED).json()['id']}"
     play(client, tuner, [1.0, 1.0, 1.2, 1.1])

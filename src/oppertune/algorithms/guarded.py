@@ -47,7 +47,8 @@ or away from it (past halfway, only configurations four times nearer the incumbe
 collapse are safe), is pulled back towards the incumbent, or replaced by it; when the collapse
 changed categories, only proposals with all of those categories are (a joint change that collapsed
 condemns the combination, not each of its halves, which may be on the way to the optimum). Every
-decision is recorded in `events` and in the round's request metadata.
+decision is recorded in `events` and in the round's request metadata (in `events`, rounds clamped or
+pulled back one after another, with nothing else recorded between them, are one event with their count).
 """
 
 from __future__ import annotations
@@ -419,7 +420,8 @@ class Guarded(TuningInstance):
         return self._scale
 
     def events(self, context_id: str | None = None) -> list[SafetyEvent]:
-        """The recorded decisions (the last 1,000), oldest first; of one context when given."""
+        """The recorded decisions (the last 1,000), oldest first; of one context when given. A run of rounds clamped
+        or pulled back from an unsafe region is one event with ``rounds`` and ``last_round``."""
         return [dict(e) for e in self._events if context_id is None or e["context_id"] in (context_id, "")]
 
     def best_configuration(self, context: Context | Mapping[str, Any] | str | None = None) -> dict[str, Any]:
@@ -488,12 +490,12 @@ class Guarded(TuningInstance):
                 if pulled:
                     clamped = [*clamped, "budget"]
             if clamped:
-                self._record(context.id, "clamped", f"limited {', '.join(clamped)}", configuration=config)
+                self._record_repeated(context.id, "clamped", f"limited {', '.join(clamped)}", configuration=config)
             if rails.unsafe and self._unsafe(rails, config, incumbent):
                 config = self._keep_out(rails, config, incumbent)
                 clamped = [*clamped, "unsafe region"]
-                self._record(context.id, "avoided", "the proposal entered an unsafe region: pulled back",
-                             configuration=config)  # fmt: skip
+                self._record_repeated(context.id, "avoided", "the proposal entered an unsafe region: pulled back",
+                                      configuration=config)  # fmt: skip
             if rails.baseline is None and all(config[name] == self._initial[name] for name in self._categorical):
                 source = "baseline"  # a learner round around the starting configuration: it measures the baseline
         rails.pending = (source, config, clamped, proposed)
@@ -808,6 +810,18 @@ class Guarded(TuningInstance):
                              **extra})  # fmt: skip
         if len(self._events) > _MAX_EVENTS:
             del self._events[: len(self._events) - _MAX_EVENTS]
+
+    def _record_repeated(self, context_id: str, kind: str, reason: str, **extra: Any) -> None:
+        """Record a decision that may repeat every round (clamped, avoided): a run of them with nothing else
+        recorded in between is one event with its ``rounds`` and ``last_round``, so it cannot crowd the others out
+        of the log. Each round's own decision is in its request metadata."""
+        last = self._events[-1] if self._events else None
+        if last is not None and last["kind"] == kind and last["context_id"] == context_id:
+            rounds = last.get("rounds", 1) + 1
+            last.update(extra, rounds=rounds, last_round=self.iteration)
+            last["reason"] = f"{reason} ({rounds} rounds since round {last['round'] + 1})"
+            return
+        self._record(context_id, kind, reason, rounds=1, last_round=self.iteration, **extra)
 
     # ------------------------------------------------------------------ state
     def get_arguments(self) -> dict[str, Any]:

@@ -332,6 +332,10 @@ class EventPublic(BaseModel):
     )
     reason: str
     configuration: dict[str, Any] | None = None
+    rounds: int | None = Field(
+        default=None, description="clamped and avoided: rounds in a row this event stands for (from its round on)."
+    )
+    last_round: int | None = Field(default=None, description="clamped and avoided: the last of those rounds.")
 
 
 class EventsPublic(BaseModel):

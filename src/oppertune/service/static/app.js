@@ -14,7 +14,7 @@
   const STATUS_TEXT = { exploring: "exploring", frozen: "frozen", rolled_back: "rolled back" };
   const KIND_COLOURS = {
     regression: "#d62728", rollback: "#8c1c13", drift: "#ff7f0e", freeze: "#1f4e9c",
-    resume: "#2ca02c", incumbent: "#9467bd", baseline: "#7f7f7f", widen: "#17becf",
+    resume: "#2ca02c", incumbent: "#9467bd", baseline: "#7f7f7f", widen: "#17becf", collapse: "#1a1a1a",
   };
   const BAND_COLOURS = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1",
     "#ff9da7", "#9c755f", "#bab0ac"];
@@ -297,10 +297,10 @@
     return out;
   }
 
-  const MAJOR_EVENTS = new Set(["regression", "rollback", "drift", "freeze", "resume"]);
+  const MAJOR_EVENTS = new Set(["regression", "collapse", "rollback", "drift", "freeze", "resume"]);
 
   function markerPlugin(ref) {
-    // The rails' events: a dashed line across the chart for a regression, rollback, drift, freeze or
+    // The rails' events: a dashed line across the chart for a regression, collapse, rollback, drift, freeze or
     // resume; a short tick at the top for the routine ones (baseline, incumbent, widen).
     return {
       hooks: {
