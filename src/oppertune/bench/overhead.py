@@ -61,6 +61,28 @@ def oppertune_round(
     return one_round
 
 
+def fallen_rails_round(falls: int = 8) -> Callable[[int], float]:
+    """One round of random sampling inside the rails on 12 reals after the service fell over ``falls`` times, each
+    past another edge: every proposal is checked against that many unsafe regions, and most are pulled back (the
+    rails' costliest round)."""
+    parameters = [Real(name=f"x{i}", val=0.2, min=0.0, max=1.0) for i in range(12)]
+    tuner = create_tuning_instance(parameters, "uniform_random", {"random_seed": 1}, safety={})
+
+    def one_round(i: int) -> float:
+        x, request_id = tuner.predict()
+        reward = 0.0 if max(x.values()) > 0.9 else 1.0 + (i % 7) / 70.0  # past any edge the service falls over
+        tuner.store_reward(request_id, reward)
+        tuner.set_reward(reward)
+        return reward
+
+    fallen = 0
+    for i in range(10_000):
+        fallen += one_round(i) == 0.0
+        if fallen >= falls:
+            break
+    return one_round
+
+
 def optuna_round(rounds: int) -> Callable[[int], None] | None:
     """One ask + tell of Optuna's RandomSampler on the seed's mixed space (None when Optuna is absent)."""
     try:
@@ -163,6 +185,7 @@ def main(argv: list[str] | None = None) -> None:
          oppertune_round(SEED_PARAMETERS, "hybrid_solver", {"random_seed": 1})),
         ("the default inside the safety rails (safety={})",
          oppertune_round(SEED_PARAMETERS, "hybrid_solver", {"random_seed": 1}, safety={})),
+        ("random sampling in the rails, 12 reals, after 8 falls", fallen_rails_round()),
     ]  # fmt: skip
     yardstick = optuna_round(args.rounds)
     optuna_seconds = time_rounds(yardstick, args.rounds) if yardstick else None
