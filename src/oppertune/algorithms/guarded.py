@@ -80,6 +80,8 @@ _MAX_UNSAFE = 16
 _NOISE_DOUBT = 1.5  # at most this factor on the noise for collapses and drifts while few rounds measured it
 _PULLBACKS = 3
 _NEAR = 0.25  # past halfway to a collapse, a configuration this much nearer the incumbent than the collapse is safe
+# from an origin to a collapse: its terms in order and its squared length (see `Guarded._direction`)
+_Direction = tuple[list[tuple[str, float | None, Any]], float]
 
 _RAIL_ARGUMENTS = (
     "baseline", "baseline_rounds", "dedicated_baseline", "margin", "relative_margin", "violations", "recover_after",
@@ -126,7 +128,7 @@ class _ContextRails:
         # each unsafe region: [collapsed configuration, the incumbent when it collapsed]
         self.unsafe: list[list[dict[str, Any]]] = []
         # not state: the unsafe list the regions were computed from, and the regions in unit space
-        self.regions: tuple[list[list[dict[str, Any]]] | None, list[tuple[dict[str, Any], ...]]] = (None, [])
+        self.regions: tuple[list[Any] | None, list[Any]] = (None, [])
 
     def to_json(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.FIELDS}
@@ -520,33 +522,52 @@ class Guarded(TuningInstance):
         return {name: value if name in self._categories else float(transform(self._by_name[name], value))
                 for name, value in config.items()}  # fmt: skip
 
-    def _regions(self, rails: _ContextRails) -> list[tuple[dict[str, Any], ...]]:
-        """The unsafe regions in unit space: (collapsed, incumbent of the time, start), recomputed when they change."""
+    def _regions(self, rails: _ContextRails) -> list[tuple[dict[str, Any], list[_Direction]]]:
+        """The unsafe regions in unit space, each the collapsed point and its directions from the incumbent of the
+        time and from the start; recomputed when the regions change."""
         source, regions = rails.regions
         if source is not rails.unsafe:
             start = self._point(self._initial)
-            regions = [(self._point(collapsed), self._point(then), start) for collapsed, then in rails.unsafe]
+            regions = []
+            for collapsed, then in rails.unsafe:
+                bad = self._point(collapsed)
+                regions.append((bad, [self._direction(bad, self._point(then)), self._direction(bad, start)]))
             rails.regions = (rails.unsafe, regions)
         return regions
 
-    def _progress(self, point: Mapping[str, Any], collapsed: Mapping[str, Any], origin: Mapping[str, Any]) -> float:
-        """How far ``point`` goes from ``origin`` towards ``collapsed`` (0: not at all, 1: as far), in unit space.
-
-        Every categorical parameter that the collapse changed counts one unit; ``point`` makes no progress unless it
-        shares all of their values."""
-        along = length = 0.0
+    def _direction(self, collapsed: Mapping[str, Any], origin: Mapping[str, Any]) -> _Direction:
+        """From ``origin`` to ``collapsed``: its terms in order — (name, step, origin's value) for a number that
+        moved, (name, None, collapsed category) for a category that changed — and its squared length."""
+        terms: list[tuple[str, float | None, Any]] = []
+        length = 0.0
         for name, bad in collapsed.items():
             start = origin[name]
             if name in self._categories:
                 if bad != start:
-                    if point[name] != bad:  # a collapse after a joint change marks the combination, not each half
-                        return 0.0
+                    terms.append((name, None, bad))
                     length += 1.0
-                    along += 1.0
                 continue
             step = bad - start
             length += step * step
-            along += step * (point[name] - start)
+            if step:
+                terms.append((name, step, start))
+        return terms, length
+
+    @staticmethod
+    def _progress(point: Mapping[str, Any], collapsed: Mapping[str, Any], direction: _Direction) -> float:
+        """How far ``point`` goes along ``direction`` towards ``collapsed`` (0: not at all, 1: as far), in unit space.
+
+        Every categorical parameter that the collapse changed counts one unit; ``point`` makes no progress unless it
+        shares all of their values."""
+        terms, length = direction
+        along = 0.0
+        for name, step, value in terms:
+            if step is None:
+                if point[name] != value:  # a collapse after a joint change marks the combination, not each half
+                    return 0.0
+                along += 1.0
+            else:
+                along += step * (point[name] - value)
         return along / length if length > 0.0 else math.inf * (point == collapsed)
 
     def _unsafe(self, rails: _ContextRails, config: Mapping[str, Any], incumbent: Mapping[str, Any]) -> bool:
@@ -554,12 +575,15 @@ class Guarded(TuningInstance):
         from it. Halfway from where: from the incumbent of the time and from the starting configuration. A single
         collapse tells the direction of the edge only roughly (from a nearby incumbent it is the direction of one
         perturbation), and an incumbent past halfway may stand right at the edge."""
-        point, proven, categorical = self._point(config), self._point(incumbent), self._categories
-        for collapsed, *origins in self._regions(rails):
-            for origin in origins:
-                progress = self._progress(point, collapsed, origin)
+        return self._unsafe_point(rails, self._point(config), self._point(incumbent))
+
+    def _unsafe_point(self, rails: _ContextRails, point: Mapping[str, Any], proven: Mapping[str, Any]) -> bool:
+        categorical = self._categories
+        for collapsed, directions in self._regions(rails):
+            for direction in directions:
+                progress = self._progress(point, collapsed, direction)
                 if progress >= 0.5 and (
-                    progress > self._progress(proven, collapsed, origin)
+                    progress > self._progress(proven, collapsed, direction)
                     or _distance(point, proven, categorical) > _NEAR * _distance(point, collapsed, categorical)
                 ):
                     return True
@@ -567,12 +591,20 @@ class Guarded(TuningInstance):
 
     def _keep_out(self, rails: _ContextRails, config: dict[str, Any], incumbent: Mapping[str, Any]) -> dict[str, Any]:
         """``config`` pulled halfway to the incumbent until it leaves every unsafe region (else the incumbent)."""
+        point, proven = self._point(config), self._point(incumbent)
         scale = 1.0
         for _ in range(_PULLBACKS):
             scale /= 2.0
-            pulled = {name: (incumbent[name] if isinstance(self._by_name[name], Categorical) else value)
-                      for name, value in self._pull_towards(config, incumbent, scale).items()}  # fmt: skip
-            if not self._unsafe(rails, pulled, incumbent):
+            pulled: dict[str, Any] = {}
+            for name, value in config.items():
+                if name in self._categories:
+                    if value != incumbent[name]:
+                        self._draws.take_one()  # the draw `_pull_towards` makes, so that the stream stays the same
+                    pulled[name] = incumbent[name]
+                else:
+                    here = proven[name]
+                    pulled[name] = self._by_name[name].from_unit(here + scale * (point[name] - here))
+            if not self._unsafe_point(rails, self._point(pulled), proven):
                 return pulled
         return dict(incumbent)
 
