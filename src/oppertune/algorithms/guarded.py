@@ -599,7 +599,7 @@ class Guarded(TuningInstance):
             for name, value in config.items():
                 if name in self._categories:
                     if value != incumbent[name]:
-                        self._draws.take_one()  # the draw `_pull_towards` makes, so that the stream stays the same
+                        self._draws.take_one()  # the draw pulling a category back takes: saved runs replay alike
                     pulled[name] = incumbent[name]
                 else:
                     here = proven[name]
