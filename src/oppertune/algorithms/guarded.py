@@ -692,15 +692,17 @@ class Guarded(TuningInstance):
         rails.baseline_samples = []
         self._record(context.id, "baseline", f"baseline reward {mean:.6g} from {len(samples)} round(s)", value=mean)
 
-    def _allowance(self, rails: _ContextRails, doubtful: bool = False) -> float:
-        """How far below the baseline a round may fall before it violates: the margin plus the noise allowance.
-
-        ``doubtful`` allows for a noise measured on few rounds (its upper 95% bound, at most ``_NOISE_DOUBT`` times
-        the estimate): a spread from a handful of rounds is often far too small, and one heavy-tailed outlier would
-        otherwise pass for a collapse and condemn a region for good."""
-        margin = self.margin if self.margin is not None else self.relative_margin * abs(rails.baseline)  # type: ignore[operator,arg-type]
+    def _lines(self, rails: _ContextRails) -> tuple[float, float]:
+        """The rewards below which a round violates (the baseline less the margin and the noise allowance) and
+        collapses (``collapse`` times further down, allowing for a noise measured on few rounds: its upper 95%
+        bound, at most ``_NOISE_DOUBT`` times the estimate, since a spread from a handful of rounds is often far too
+        small and one heavy-tailed outlier would otherwise pass for a collapse and condemn a region for good)."""
+        baseline = float(rails.baseline)  # type: ignore[arg-type]
+        margin = self.margin if self.margin is not None else self.relative_margin * abs(baseline)  # type: ignore[operator]
         noise, count = self._measured_noise(rails)
-        return margin + self.noise_allowance * noise * (_noise_doubt(count - 1) if doubtful else 1.0)
+        allowance = margin + self.noise_allowance * noise
+        doubtful = margin + self.noise_allowance * noise * _noise_doubt(count - 1)
+        return baseline - allowance, baseline - self.collapse * doubtful
 
     def _noise(self, rails: _ContextRails) -> float:
         return self._measured_noise(rails)[0]
@@ -718,10 +720,8 @@ class Guarded(TuningInstance):
 
     def _guard(self, rails: _ContextRails, r: float, context: Context, config: dict[str, Any]) -> None:
         k, n = self.violations
-        baseline, allowance = float(rails.baseline), self._allowance(rails)  # type: ignore[arg-type]
-        threshold = baseline - allowance
-        violated = r < threshold
-        collapsed = r < baseline - self.collapse * self._allowance(rails, doubtful=True)
+        threshold, collapse_line = self._lines(rails)
+        violated, collapsed = r < threshold, r < collapse_line
         if collapsed and config != rails.candidates[rails.incumbent][0]:
             self._mark_unsafe(rails, r, context, config)
         rails.window = [*rails.window[-(n - 1) :], violated] if n > 1 else [violated]
