@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DEFAULT_POINTS", "MARKED_EVENTS", "MAX_POINTS", "SERVED_BY", "Rounds", "build", "contexts"]
+__all__ = ["DEFAULT_POINTS", "MAJOR_EVENTS", "MARKED_EVENTS", "MAX_POINTS", "SERVED_BY", "Rounds", "build", "contexts"]
 
 DEFAULT_POINTS = 600
 """Buckets per chart unless asked otherwise: about one per pixel of a wide chart."""
@@ -32,6 +32,8 @@ MARKED_EVENTS = frozenset(
 )
 """Rail events drawn as markers; ``clamped`` and ``avoided`` (proposals limited or pulled back, round after round)
 are only counted, in rounds."""
+MAJOR_EVENTS = frozenset({"regression", "collapse", "rollback", "drift", "freeze", "resume"})
+"""Markers drawn across the whole chart (``major`` in the chart data); the routine ones are a tick at the top."""
 _MAX_MARKERS = 500
 
 
@@ -305,7 +307,7 @@ def build(
         counts[e["kind"]] = counts.get(e["kind"], 0) + int(e.get("rounds", 1))
     markers = [
         {"round": int(e["round"]) + 1, "kind": e["kind"], "reason": e.get("reason", ""),
-         "context_id": e.get("context_id", "")}
+         "context_id": e.get("context_id", ""), "major": e["kind"] in MAJOR_EVENTS}
         for e in chosen if e["kind"] in MARKED_EVENTS
     ][-_MAX_MARKERS:]  # fmt: skip
     drifts = [m["round"] for m in markers if m["kind"] == "drift"]

@@ -28,7 +28,6 @@ _KIND_COLOURS = {
     "regression": "#d62728", "rollback": "#8c1c13", "drift": "#ff7f0e", "freeze": "#1f4e9c", "resume": "#2ca02c",
     "incumbent": "#9467bd", "baseline": "#7f7f7f", "widen": "#17becf", "collapse": "#1a1a1a",
 }  # fmt: skip
-_MAJOR_EVENTS = ("regression", "collapse", "rollback", "drift", "freeze", "resume")
 _BAND_COLOURS = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7")
 
 
@@ -75,7 +74,7 @@ def _draw_reward(axes: Any, chart: Mapping[str, Any], log_y: bool = False) -> No
         colour = _KIND_COLOURS.get(kind, "black")
         label = None if kind in seen else kind
         seen.add(kind)
-        if kind in _MAJOR_EVENTS:
+        if event["major"]:
             axes.axvline(event["round"], color=colour, linestyle="--", linewidth=1, label=label)
         else:
             axes.axvline(event["round"], ymin=0.96, ymax=1.0, color=colour, linewidth=1.5, label=label)

@@ -121,7 +121,7 @@ def test_a_run_of_pulled_back_rounds_counts_its_rounds_and_a_collapse_is_marked(
     ]
     chart = build(rounds, events=events)
     assert chart["event_counts"] == {"collapse": 1, "avoided": 7, "clamped": 1}
-    assert [e["kind"] for e in chart["events"]] == ["collapse"]  # the routine ones are only counted
+    assert [(e["kind"], e["major"]) for e in chart["events"]] == [("collapse", True)]  # the routine: only counted
 
 
 def test_resets_restart_the_best_so_far_and_failed_runs_are_apart() -> None:

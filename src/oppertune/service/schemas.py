@@ -445,6 +445,7 @@ class MarkerPublic(BaseModel):
     kind: str
     reason: str
     context_id: str
+    major: bool = Field(description="Drawn across the whole chart (a regression, collapse, rollback, drift, ...).")
 
 
 class ChartsPublic(BaseModel):

@@ -297,11 +297,9 @@
     return out;
   }
 
-  const MAJOR_EVENTS = new Set(["regression", "collapse", "rollback", "drift", "freeze", "resume"]);
-
   function markerPlugin(ref) {
-    // The rails' events: a dashed line across the chart for a regression, collapse, rollback, drift, freeze or
-    // resume; a short tick at the top for the routine ones (baseline, incumbent, widen).
+    // The rails' events: a dashed line across the chart for the major ones (the server says which: a regression,
+    // collapse, rollback, drift, freeze or resume); a short tick at the top for the routine ones.
     return {
       hooks: {
         draw: [(u) => {
@@ -311,7 +309,7 @@
           for (const event of ref.events) {
             const x = Math.round(u.valToPos(event.round, "x", true));
             if (x < bbox.left || x > bbox.left + bbox.width) continue;
-            const major = MAJOR_EVENTS.has(event.kind);
+            const major = event.major;
             ctx.strokeStyle = KIND_COLOURS[event.kind] || "#444";
             ctx.lineWidth = (major ? 1.5 : 2) * px;
             ctx.setLineDash(major ? [4 * px, 3 * px] : []);
