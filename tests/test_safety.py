@@ -541,6 +541,22 @@ def test_one_fall_is_enough_even_when_the_incumbent_stands_near_the_edge() -> No
         assert falls == 1, (seed, falls)
 
 
+def test_a_fall_into_the_cliff_is_not_taken_for_a_change_of_workload() -> None:
+    problem, collapses = get_problem("queue_cliff"), 0
+    for seed in range(20):
+        tuner = create_tuning_instance(problem.parameters, algorithm_args={"random_seed": seed}, safety={})
+        rng = random.Random(seed)
+        for _ in range(200):
+            x, _ = tuner.predict()
+            tuner.set_reward(problem.observe(x, 0, 0, rng)[1])
+        fell = [e["round"] for e in tuner.events() if e["kind"] == "collapse"]
+        collapses += len(fell)
+        # the learner's shift detector sees the fall in its pair means: the rails had started over in 3 of these
+        # runs, measuring the baseline anew with unguarded rounds next to the edge
+        assert not [e for e in tuner.events() if e["kind"] == "drift" and any(0 <= e["round"] - f <= 3 for f in fell)]
+    assert collapses >= 10
+
+
 def test_proposals_pulled_back_round_after_round_are_one_event_and_crowd_nothing_out() -> None:
     tuner = create_tuning_instance(QUEUE_PARAMETERS, algorithm_args={"random_seed": 1}, safety={"baseline_rounds": 3})
     rng, pulled_back = random.Random(1), 0

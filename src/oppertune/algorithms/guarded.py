@@ -33,7 +33,9 @@ serves the incumbent and exploration halves.
 incumbent is served for ``cooldown`` rounds, then exploring resumes at a quarter of its full size. A
 two-sided CUSUM on the rewards of incumbent rounds, standardised by their spread (with the same doubt
 as for collapses, below, while few rounds measured it), detects a sustained shift (so does a
-learner that notices one itself); then the baseline is measured again, stale evidence is dropped
+learner that notices one itself, unless a round collapsed, below, at most two rounds before: a fall
+of the service drags the learner's pair means down too, and is no change of the workload); then the
+baseline is measured again, stale evidence is dropped
 (not the unsafe regions below) and the learner explores anew.
 
 A round that falls ``collapse`` times further below the baseline than a violation (the service fell
@@ -79,6 +81,7 @@ _CUSUM_SLACK = 0.5
 _MAX_UNSAFE = 16
 _NOISE_DOUBT = 1.5  # at most this factor on the noise for collapses and drifts while few rounds measured it
 _PULLBACKS = 3
+_FALL_ECHO = 2  # rounds after a collapse in which a learner that notices a shift is noticing the collapse
 _NEAR = 0.25  # past halfway to a collapse, a configuration this much nearer the incumbent than the collapse is safe
 # from an origin to a collapse: its terms in order and its squared length (see `Guarded._direction`)
 _Direction = tuple[list[tuple[str, float | None, Any]], float]
@@ -91,7 +94,7 @@ _RAIL_ARGUMENTS = (
 
 
 # states saved before these fields existed load with their defaults
-_NEWER_FIELDS = frozenset({"learner_shifts", "rough_noise", "uncounted", "unsafe"})
+_NEWER_FIELDS = frozenset({"fell_at", "learner_shifts", "rough_noise", "uncounted", "unsafe"})
 
 
 class _ContextRails:
@@ -100,7 +103,7 @@ class _ContextRails:
     FIELDS = (
         "baseline", "baseline_samples", "candidates", "confirm", "cusum_high", "cusum_low", "good_streak",
         "guard_next", "incumbent", "last_served", "learner_shifts", "pending", "rough_noise", "since_probe", "spread",
-        "spread_n", "uncounted", "unsafe", "window",
+        "spread_n", "uncounted", "unsafe", "window", "fell_at",
     )  # fmt: skip
     __slots__ = (*FIELDS, "regions")
 
@@ -127,6 +130,7 @@ class _ContextRails:
         self.pending: tuple[str, dict[str, Any], list[str], bool] | None = None
         # each unsafe region: [collapsed configuration, the incumbent when it collapsed]
         self.unsafe: list[list[dict[str, Any]]] = []
+        self.fell_at: int | None = None  # the round of the last collapse
         # not state: the unsafe list the regions were computed from, and the regions in unit space
         self.regions: tuple[list[Any] | None, list[Any]] = (None, [])
 
@@ -642,9 +646,10 @@ class Guarded(TuningInstance):
             shifts = self.tuner._shifts(context)
             if shifts != rails.learner_shifts:  # the learner noticed a change of the workload by itself
                 rails.learner_shifts = shifts
-                self._start_over(rails, context, "the learner's incumbent fell and stayed below its level: "
-                                 "measuring the baseline again")  # fmt: skip
-                return
+                if not self._fell(rails, r, config):  # a fall of the service is no change of workload
+                    self._start_over(rails, context, "the learner's incumbent fell and stayed below its level: "
+                                     "measuring the baseline again")  # fmt: skip
+                    return
         if rails.baseline is None:
             if proposed:
                 rails.uncounted += source == "learner"
@@ -750,10 +755,20 @@ class Guarded(TuningInstance):
             self._triggers = []
             self._start_rollback(f"{self.rollback_after} regressions within {self.rollback_window} rounds")
 
+    def _fell(self, rails: _ContextRails, r: float, config: Mapping[str, Any]) -> bool:
+        """Whether this round collapsed, or one did within ``_FALL_ECHO`` rounds: a fall drags down the learner's pair
+        means, and its shift detector takes it for a change of the workload."""
+        if rails.baseline is None:
+            return False
+        if rails.fell_at is not None and self.iteration - rails.fell_at <= _FALL_ECHO:
+            return True
+        return r < self._lines(rails)[1] and config != rails.candidates[rails.incumbent][0]
+
     def _mark_unsafe(self, rails: _ContextRails, r: float, context: Context, config: dict[str, Any]) -> None:
         # a new list, never changed in place: the regions in unit space are recomputed when the list is another one
         rails.unsafe = [*rails.unsafe[-(_MAX_UNSAFE - 1) :], [dict(config), dict(rails.candidates[rails.incumbent][0])]]
         rails.guard_next = True
+        rails.fell_at = self.iteration
         reason = f"reward {r:.6g} collapsed far below the baseline {rails.baseline:.6g}: its neighbourhood is unsafe"
         self._record(context.id, "collapse", reason, configuration=config)
 
