@@ -214,6 +214,24 @@ def test_operator_rollback_freeze_and_resume() -> None:
     assert {"rollback", "freeze", "resume"} <= set(kinds(tuner))
 
 
+def test_after_a_rollback_the_learner_explores_on_from_the_configuration_rolled_back_to() -> None:
+    tuner = create_tuning_instance(PARAMS, "paired_search", algorithm_args={"random_seed": 1}, safety={})
+    play(tuner, 40, noise=0.05, seed=1)
+    learner = tuner.tuner  # type: ignore[attr-defined]
+    assert learner.center != tuner.best_configuration()  # the learner had gone further than the evidence
+    best = tuner.rollback()  # type: ignore[attr-defined]
+    assert learner.center == best
+    served = []
+    for _ in range(8):
+        x, rid = tuner.predict()
+        served.append((tuner.round_metadata(rid)["served_by"], x))
+        tuner.set_reward(score(x))
+    assert [source for source, _ in served[:5]] == ["incumbent"] * 5  # the cooldown
+    plus, minus = [x for source, x in served[5:] if source == "learner"][:2]
+    # its first pair straddles the configuration rolled back to: no half pair played around the old centre
+    assert plus["m"] == minus["m"] == best["m"] and (plus["a"] + minus["a"]) / 2 == pytest.approx(best["a"])
+
+
 def test_incumbent_needs_repeated_evidence() -> None:
     lucky = {"done": False}
 

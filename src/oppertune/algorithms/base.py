@@ -150,6 +150,9 @@ class TuningInstance:
         """How many changes of the workload the learner has noticed by itself for ``context`` (for the rails)."""
         return 0
 
+    def _recentre(self, config: Mapping[str, Any], context: Context) -> None:
+        """Search on from ``config`` for ``context``, e.g. after the rails rolled back to it (optional)."""
+
     def _get_state(self) -> dict[str, Any]:
         return {}
 

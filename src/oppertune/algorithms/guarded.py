@@ -30,7 +30,8 @@ shrink them); ``recover_after`` good rounds in a row double it, up to the full s
 ``n`` rounds violate (2 of 2 by default), or one round collapses (below), the next round serves the incumbent
 and exploration halves.
 ``rollback_after`` such triggers within ``rollback_window`` rounds roll back automatically: the
-incumbent is served for ``cooldown`` rounds, then exploring resumes at a quarter of its full size. A
+incumbent is served for ``cooldown`` rounds, then exploring resumes at a quarter of its full size, from the
+incumbent (a learner that can, e.g. the default, searches on from it rather than from where it had gone). A
 two-sided CUSUM on the rewards of incumbent rounds, standardised by their spread (with the same doubt
 as for collapses, below, while few rounds measured it), detects a sustained shift (so does a
 learner that notices one itself, unless a round collapsed, below, at most two rounds before: a fall
@@ -418,7 +419,8 @@ class Guarded(TuningInstance):
         self._record("", "resume", "resumed by the operator")
 
     def rollback(self, context: Context | Mapping[str, Any] | str | None = None) -> dict[str, Any]:
-        """Serve the incumbent from the next round on (for ``cooldown`` rounds); returns its configuration."""
+        """Serve the incumbent from the next round on (for ``cooldown`` rounds), then explore on from it; returns
+        its configuration."""
         self._start_rollback("rolled back by the operator")
         return self.best_configuration(context)
 
@@ -782,6 +784,9 @@ class Guarded(TuningInstance):
 
     def _start_rollback(self, reason: str) -> None:
         self._mode, self._cooldown_left = "rolled_back", max(1, self.cooldown)
+        for cid, rails in self._contexts.items():  # exploring resumes from where the service was rolled back to
+            if rails.candidates:
+                self.tuner._recentre(rails.candidates[rails.incumbent][0], Context(id=cid))
         self._set_scale(_ROLLBACK_SCALE)
         self._record("", "rollback", f"{reason}: serving the incumbent for {self._cooldown_left} round(s)")
 

@@ -157,6 +157,10 @@ class HybridSolver(TuningInstance):
         for learner in [*self._learners, *self._per_context.values()]:
             learner._reexplore()
 
+    def _recentre(self, config: Mapping[str, Any], context: Context) -> None:
+        if self._paired and self._tuned:
+            self._context_learner(context.id)._recentre(config, context)
+
     def _get_state(self) -> dict[str, Any]:
         if self._paired:
             return {"contexts": {cid: learner._get_state() for cid, learner in self._per_context.items()}}

@@ -230,6 +230,19 @@ class PairedSearch(TuningInstance):
         self._joint = {}
         self._level, self._level_var = None, 0.0
 
+    def _recentre(self, config: Mapping[str, Any], context: Context) -> None:
+        """Search on from ``config``: its numbers are the centre and its categories the incumbent ones. A pair half
+        played is dropped, and the level is measured anew (it was the old centre's); what was learnt about the
+        categories is forgotten when they change (it was judged against the old incumbent)."""
+        self._phase = 0
+        self._center = [float(transform(p, config[p.name])) for p in self._numbers]
+        self._m = [0.0] * len(self._m)
+        categories = [p.index(config[p.name]) for p in self._categories]
+        if categories != self._incumbent:
+            self._incumbent = categories
+            self._reexplore()
+        self._level, self._level_var, self._drop, self._level_updates = None, 0.0, 0.0, 0
+
     def _exploration_probabilities(self) -> tuple[float, float]:
         """The usual probability that a pair explores, and the probability raised while a joint change is
         promising (the pairs in between go to a joint change)."""
