@@ -28,7 +28,7 @@ MAX_POINTS = 5000
 SERVED_BY = ("baseline", "learner", "incumbent", "confirm")
 """Who can serve a round under the safety rails (`oppertune.safety.Guarded`)."""
 MARKED_EVENTS = frozenset(
-    {"baseline", "incumbent", "regression", "collapse", "widen", "rollback", "freeze", "resume", "drift"}
+    {"baseline", "incumbent", "regression", "collapse", "lifted", "widen", "rollback", "freeze", "resume", "drift"}
 )
 """Rail events drawn as markers; ``clamped`` and ``avoided`` (proposals limited or pulled back, round after round)
 are only counted, in rounds."""

@@ -49,7 +49,10 @@ goes further in either direction than halfway to the collapse, and further than 
 or away from it (past halfway, only configurations four times nearer the incumbent than the
 collapse are safe), is pulled back towards the incumbent, or replaced by it; when the collapse
 changed categories, only proposals with all of those categories are (a joint change that collapsed
-condemns the combination, not each of its halves, which may be on the way to the optimum). Every
+condemns the combination, not each of its halves, which may be on the way to the optimum). A collapse seen
+before repeated rounds ever measured the noise (while only the rough spread was known) is provisional: when
+they first do, it is judged again with the measured noise, and its region is lifted (a ``lifted`` event) if
+its reward no longer falls below the collapse line. Every
 decision is recorded in `events` and in the round's request metadata (in `events`, rounds clamped or
 pulled back one after another, with nothing else recorded between them, are one event with their count).
 """
@@ -130,7 +133,8 @@ class _ContextRails:
         self.last_served: dict[str, Any] | None = None
         # the open round: who served, the configuration, what was clamped, whether the learner proposed it
         self.pending: tuple[str, dict[str, Any], list[str], bool] | None = None
-        # each unsafe region: [collapsed configuration, the incumbent when it collapsed]
+        # each unsafe region: [collapsed configuration, the incumbent when it collapsed], and the collapsed reward
+        # while the region is provisional (the noise had never been measured on repeated rounds)
         self.unsafe: list[list[dict[str, Any]]] = []
         self.fell_at: int | None = None  # the round of the last collapse
         # the configurations the learner served last (not candidates), by their values: [rounds, mean reward]
@@ -306,6 +310,7 @@ class Guarded(TuningInstance):
         self._events: list[SafetyEvent] = []
         self._draws = BufferedDraws(self.random_seed, "uniform")
         self._last_metadata: dict[str, Any] = {}
+        self._noise_measured = False  # by repeated rounds, once: collapses seen before are judged again then
 
     # ------------------------------------------------------------------ validation of the rails
     def _check_limits(self, owner: str, limits: Mapping[str, Mapping[str, Any]] | None) -> dict[str, dict[str, Any]]:
@@ -542,7 +547,7 @@ class Guarded(TuningInstance):
         if source is not rails.unsafe:
             start = self._point(self._initial)
             regions = []
-            for collapsed, then in rails.unsafe:
+            for collapsed, then, *_ in rails.unsafe:
                 bad = self._point(collapsed)
                 regions.append((bad, [self._direction(bad, self._point(then)), self._direction(bad, start)]))
             rails.regions = (rails.unsafe, regions)
@@ -733,8 +738,34 @@ class Guarded(TuningInstance):
             return math.sqrt(sum(c.spread for c in self._contexts.values()) / count), count
         return math.sqrt(rails.rough_noise), self.baseline_rounds
 
+    def _rough(self, rails: _ContextRails) -> bool:
+        """Whether the noise is still the rough one of the learner's baseline rounds (too few repeated rounds)."""
+        return rails.spread_n < 3 and sum(c.spread_n for c in self._contexts.values()) < 3
+
+    def _judge_provisional(self) -> None:
+        """Once repeated rounds have measured the noise, judge again the collapses seen before: a region whose
+        collapse does not clear the collapse line drawn with the measured noise is lifted (under heavy-tailed noise,
+        the learner's few baseline rounds often lie close together, and an outlier passed for a collapse)."""
+        self._noise_measured = True
+        for cid, rails in self._contexts.items():
+            if not any(len(region) > 2 for region in rails.unsafe):
+                continue
+            line = self._lines(rails)[1] if rails.baseline is not None else math.inf
+            kept = []
+            for collapsed, then, *provisional in rails.unsafe:
+                if provisional and provisional[0] >= line:
+                    reason = f"reward {provisional[0]:.6g} is above the collapse line {line:.6g} drawn with the noise"
+                    self._record(
+                        cid, "lifted", f"{reason} now measured: an outlier, not a fall", configuration=collapsed
+                    )
+                else:
+                    kept.append([collapsed, then])
+            rails.unsafe = kept
+
     def _guard(self, rails: _ContextRails, r: float, context: Context, config: dict[str, Any]) -> None:
         k, n = self.violations
+        if not self._noise_measured and not self._rough(rails):
+            self._judge_provisional()
         threshold, collapse_line = self._lines(rails)
         violated, collapsed = r < threshold, r < collapse_line
         if collapsed and config != rails.candidates[rails.incumbent][0]:
@@ -776,7 +807,10 @@ class Guarded(TuningInstance):
 
     def _mark_unsafe(self, rails: _ContextRails, r: float, context: Context, config: dict[str, Any]) -> None:
         # a new list, never changed in place: the regions in unit space are recomputed when the list is another one
-        rails.unsafe = [*rails.unsafe[-(_MAX_UNSAFE - 1) :], [dict(config), dict(rails.candidates[rails.incumbent][0])]]
+        region: list[Any] = [dict(config), dict(rails.candidates[rails.incumbent][0])]
+        if not self._noise_measured:
+            region.append(r)
+        rails.unsafe = [*rails.unsafe[-(_MAX_UNSAFE - 1) :], region]
         rails.guard_next = True
         rails.fell_at = self.iteration
         reason = f"reward {r:.6g} collapsed far below the baseline {rails.baseline:.6g}: its neighbourhood is unsafe"
@@ -926,6 +960,7 @@ class Guarded(TuningInstance):
             "triggers": list(self._triggers),
             "events": [dict(e) for e in self._events],
             "draws": self._draws.get_state(),
+            "noise_measured": self._noise_measured,
         }
 
     def _set_state(self, state: Mapping[str, Any]) -> None:
@@ -951,6 +986,7 @@ class Guarded(TuningInstance):
         self._triggers = [valid.non_negative_int(t, "triggers") for t in state["triggers"]]
         self._events = [dict(e) for e in events]
         self._draws.set_state(state["draws"])
+        self._noise_measured = bool(state.get("noise_measured", True))  # older states had no provisional regions
 
 
 def baseline_measured(samples: int, uncounted: int, baseline_rounds: int) -> bool:

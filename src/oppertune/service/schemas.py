@@ -328,7 +328,7 @@ class EventPublic(BaseModel):
     context_id: str
     kind: str = Field(
         description="baseline, incumbent, regression, widen, rollback, freeze, resume, drift, clamped, "
-        "collapse or avoided."
+        "collapse, lifted (a collapse judged again as an outlier) or avoided."
     )
     reason: str
     configuration: dict[str, Any] | None = None

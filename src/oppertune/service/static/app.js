@@ -15,6 +15,7 @@
   const KIND_COLOURS = {
     regression: "#d62728", rollback: "#8c1c13", drift: "#ff7f0e", freeze: "#1f4e9c",
     resume: "#2ca02c", incumbent: "#9467bd", baseline: "#7f7f7f", widen: "#17becf", collapse: "#1a1a1a",
+    lifted: "#aec7e8",
   };
   const BAND_COLOURS = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1",
     "#ff9da7", "#9c755f", "#bab0ac"];
