@@ -733,10 +733,10 @@ class Guarded(TuningInstance):
         until the contexts have 3."""
         if rails.spread_n >= 3:
             return math.sqrt(rails.spread / rails.spread_n), rails.spread_n
+        if self._rough(rails):
+            return math.sqrt(rails.rough_noise), self.baseline_rounds
         count = sum(c.spread_n for c in self._contexts.values())
-        if count >= 3:
-            return math.sqrt(sum(c.spread for c in self._contexts.values()) / count), count
-        return math.sqrt(rails.rough_noise), self.baseline_rounds
+        return math.sqrt(sum(c.spread for c in self._contexts.values()) / count), count
 
     def _rough(self, rails: _ContextRails) -> bool:
         """Whether the noise is still the rough one of the learner's baseline rounds (too few repeated rounds)."""
