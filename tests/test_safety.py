@@ -559,14 +559,23 @@ def test_one_fall_is_enough_even_when_the_incumbent_stands_near_the_edge() -> No
         assert falls == 1, (seed, falls)
 
 
+def on_problem(name: str, seed: int, rounds: int) -> tuple[Guarded, list[int]]:
+    """The default tuner in the default rails on a benchmark problem: the tuner, and the rounds it fell over in."""
+    problem = get_problem(name)
+    tuner = create_tuning_instance(problem.parameters, algorithm_args={"random_seed": seed}, safety={})
+    rng, fell = random.Random(seed), []
+    for _ in range(rounds):
+        x, _ = tuner.predict()
+        if problem.failed(x, 0, 0):
+            fell.append(tuner.iteration)
+        tuner.set_reward(problem.observe(x, 0, 0, rng)[1])
+    return tuner, fell  # type: ignore[return-value]
+
+
 def test_a_fall_into_the_cliff_is_not_taken_for_a_change_of_workload() -> None:
-    problem, collapses = get_problem("queue_cliff"), 0
+    collapses = 0
     for seed in range(20):
-        tuner = create_tuning_instance(problem.parameters, algorithm_args={"random_seed": seed}, safety={})
-        rng = random.Random(seed)
-        for _ in range(200):
-            x, _ = tuner.predict()
-            tuner.set_reward(problem.observe(x, 0, 0, rng)[1])
+        tuner, _ = on_problem("queue_cliff", seed, 200)
         fell = [e["round"] for e in tuner.events() if e["kind"] == "collapse"]
         collapses += len(fell)
         # the learner's shift detector sees the fall in its pair means: the rails had started over in 3 of these
@@ -576,15 +585,9 @@ def test_a_fall_into_the_cliff_is_not_taken_for_a_change_of_workload() -> None:
 
 
 def test_every_fall_of_the_service_is_a_collapse_once_the_noise_is_measured_on_the_learners_repeats() -> None:
-    problem, falls = get_problem("queue_cliff"), 0
+    falls = 0
     for seed in range(30):
-        tuner = create_tuning_instance(problem.parameters, algorithm_args={"random_seed": seed}, safety={})
-        rng, fell = random.Random(seed), []
-        for _ in range(200):
-            x, _ = tuner.predict()
-            if problem.failed(x, 0, 0):
-                fell.append(tuner.iteration)
-            tuner.set_reward(problem.observe(x, 0, 0, rng)[1])
+        tuner, fell = on_problem("queue_cliff", seed, 200)
         collapses = {e["round"] for e in tuner.events() if e["kind"] == "collapse"}
         # measured on the candidates' repeats alone, the noise was often too large for a fall to 0 to be a
         # collapse (12 of 32 falls here): a mere violation, and the service fell again nearby
@@ -594,13 +597,9 @@ def test_every_fall_of_the_service_is_a_collapse_once_the_noise_is_measured_on_t
 
 
 def test_an_outlier_taken_for_a_collapse_before_the_noise_was_measured_is_lifted_once_it_is() -> None:
-    problem, collapses, lifted = get_problem("heavy_noise"), 0, 0  # Student-t noise as large as the gain; no cliff
+    collapses = lifted = 0
     for seed in range(60):
-        tuner = create_tuning_instance(problem.parameters, algorithm_args={"random_seed": seed}, safety={})
-        rng = random.Random(seed)
-        for _ in range(100):
-            x, _ = tuner.predict()
-            tuner.set_reward(problem.observe(x, 0, 0, rng)[1])
+        tuner, _ = on_problem("heavy_noise", seed, 100)  # Student-t noise as large as the gain; no cliff
         events = kinds(tuner)
         collapses, lifted = collapses + events.count("collapse"), lifted + events.count("lifted")
         assert events.count("lifted") <= events.count("collapse")
