@@ -608,6 +608,23 @@ def test_an_outlier_taken_for_a_collapse_before_the_noise_was_measured_is_lifted
     assert collapses >= 5 and collapses - lifted <= 2
 
 
+def test_a_provisional_collapse_survives_a_save_and_is_judged_alike_after_it() -> None:
+    problem, rng = get_problem("heavy_noise"), random.Random(18)  # an outlier passes for a collapse in round 34
+    tuner = create_tuning_instance(problem.parameters, algorithm_args={"random_seed": 18}, safety={})
+    while "collapse" not in kinds(tuner):
+        x, _ = tuner.predict()
+        tuner.set_reward(problem.observe(x, 0, 0, rng)[1])
+    twin, state = TuningInstance.loads(tuner.dumps()), rng.getstate()
+    runs = []
+    for one in (tuner, twin):
+        rng.setstate(state)
+        for _ in range(60):
+            x, _ = one.predict()
+            one.set_reward(problem.observe(x, 0, 0, rng)[1])
+        runs.append(one.dumps())
+    assert runs[0] == runs[1] and "lifted" in kinds(twin)
+
+
 def test_proposals_pulled_back_round_after_round_are_one_event_and_crowd_nothing_out() -> None:
     tuner = create_tuning_instance(QUEUE_PARAMETERS, algorithm_args={"random_seed": 1}, safety={"baseline_rounds": 3})
     rng, pulled_back = random.Random(1), 0
