@@ -832,12 +832,10 @@ class Guarded(TuningInstance):
     # ------------------------------------------------------------------ incumbent and evidence
     def _update_candidate(self, rails: _ContextRails, index: int, r: float) -> None:
         entry = rails.candidates[index]
-        entry[1] += 1
-        delta = r - entry[2]
-        entry[2] += delta / entry[1]
-        entry[3] += delta * (r - entry[2])
+        squares = _add_round(entry, 1, r)
+        entry[3] += squares
         if index == rails.incumbent or entry[1] >= 2:  # every repeated round measures the noise
-            rails.spread += delta * (r - entry[2])
+            rails.spread += squares
             rails.spread_n += 1
 
     def _remember(self, rails: _ContextRails, config: Mapping[str, Any], r: float) -> None:
@@ -853,10 +851,7 @@ class Guarded(TuningInstance):
             if len(rails.recent) > _RECENT:
                 del rails.recent[next(iter(rails.recent))]
             return
-        seen[0] += 1
-        delta = r - seen[1]
-        seen[1] += delta / seen[0]
-        rails.spread += delta * (r - seen[1])
+        rails.spread += _add_round(seen, 0, r)
         rails.spread_n += 1
 
     def _consider_candidate(self, rails: _ContextRails, config: dict[str, Any], r: float) -> None:
@@ -993,6 +988,15 @@ def baseline_measured(samples: int, uncounted: int, baseline_rounds: int) -> boo
     """Whether ``samples`` baseline rounds are enough: ``baseline_rounds`` of them, or two once the learner changed
     a starting category in ``uncounted >= baseline_rounds`` rounds meanwhile (the charts redraw the rails by it)."""
     return samples >= baseline_rounds or (samples >= 2 and uncounted >= baseline_rounds)
+
+
+def _add_round(entry: list[Any], at: int, r: float) -> float:
+    """One more reward ``r`` in the running count and mean at ``entry[at]`` and ``entry[at + 1]`` (Welford); returns
+    what it adds to their sum of squared deviations."""
+    entry[at] += 1
+    delta = r - entry[at + 1]
+    entry[at + 1] += delta / entry[at]
+    return delta * (r - entry[at + 1])
 
 
 def _distance(a: Mapping[str, Any], b: Mapping[str, Any], categorical: frozenset[str]) -> float:
