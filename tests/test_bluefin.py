@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 
 import pytest
 
@@ -95,6 +96,18 @@ def test_climbs_a_smooth_hill() -> None:
         prediction, _ = tuner.predict()
         tuner.set_reward(1.0 - distance(prediction) ** 2)
     assert distance(tuner.center) < start / 4
+
+
+def test_a_narrower_exploration_does_not_make_the_steps_noisier() -> None:
+    full, narrow = (BlueFin(UNIT, feedback=2, eta=0.01, delta=0.1, random_seed=4) for _ in range(2))
+    assert narrow._set_exploration_scale(0.25) == {"x", "y"}
+    rewards = random.Random(4).choices([0.2, 0.5, 0.9], k=40)  # pure noise: the same rewards wherever it plays
+    for r in rewards:
+        for tuner, radius in ((full, 0.1), (narrow, 0.025)):
+            prediction, _ = tuner.predict()
+            assert math.isclose(math.dist(prediction.values(), tuner.center.values()), radius)
+            tuner.set_reward(r)
+    assert all(math.isclose(full.center[n], narrow.center[n]) for n in ("x", "y"))
 
 
 def test_only_constants_is_a_no_op() -> None:

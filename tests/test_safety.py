@@ -18,6 +18,7 @@ from oppertune.algorithms.bluefin import BlueFin
 from oppertune.algorithms.paired_search import PairedSearch
 from oppertune.bench.dashboard import QUEUE_PARAMETERS, queue_reward
 from oppertune.bench.problems import get_problem
+from oppertune.bench.runners import SEED_HYBRID_ARGS
 from oppertune.core.types import Context
 from oppertune.core.values import Categorical, Integer, Real
 from oppertune.safety import Guarded
@@ -103,7 +104,7 @@ def test_two_rounds_measure_the_baseline_when_the_learner_then_keeps_changing_ca
 
 
 def test_learners_that_do_not_explore_in_pairs_get_a_dedicated_baseline() -> None:
-    tuner = Guarded(BlueFin([Real("a", 0.5, 0.0, 1.0)], random_seed=1))
+    tuner = Guarded(BlueFin([Real("a", 0.5, 0.0, 1.0)], feedback=1, random_seed=1))
     x, rid = tuner.predict()
     assert x == {"a": 0.5} and tuner.round_metadata(rid)["served_by"] == "baseline"
     with pytest.raises(TypeError, match="dedicated_baseline"):
@@ -294,6 +295,38 @@ def test_drift_is_detected_and_the_baseline_measured_again() -> None:
     events = tuner.events()
     drift = [e for e in events if e["kind"] == "drift"]
     assert drift and any(e["kind"] == "baseline" and e["round"] > drift[0]["round"] for e in events)
+
+
+def test_the_prototypes_hybrid_is_scaled_by_its_numerical_learner_and_pulled_only_in_its_categories() -> None:
+    params = [Real("a", 0.5, 0.0, 1.0), Real("b", 0.5, 0.0, 1.0), Categorical("m", "x", ("x", "y", "z"))]
+    inner = create_tuning_instance(params, "hybrid_solver", SEED_HYBRID_ARGS | {"random_seed": 2})
+    tuner = Guarded(inner, start_scale=0.5, random_seed=2)
+    start = {"a": 0.5, "b": 0.5, "m": "x"}
+    rounds = []  # (served by, numbers, category)
+    for _ in range(120):
+        x, rid = tuner.predict()
+        rounds.append((tuner.round_metadata(rid)["served_by"], (x["a"], x["b"]), x["m"]))
+        tuner.set_reward(1.0 - (x["a"] - 0.6) ** 2 - (x["b"] - 0.4) ** 2 + (0.01 if x["m"] == "y" else 0.0))
+    # BlueFin's pairs straddle the start: the baseline is measured on them, at half of its radius (0.1)
+    first = [numbers for who, numbers, m in rounds[:6] if who == "baseline" and m == "x"]
+    assert start not in [dict(zip("ab", numbers), m=m) for _, numbers, m in rounds]
+    assert math.dist(first[0], first[1]) == pytest.approx(2 * 0.1 * 0.5)
+    # once the rails widen, its pairs are full width again (0.2 apart), not stuck at the start's scale
+    assert tuner.exploration_scale == 1.0
+    learner = [numbers for who, numbers, _ in rounds[20:] if who == "learner"]
+    assert any(math.dist(p, q) == pytest.approx(2 * 0.1) for p, q in itertools.pairwise(learner))
+    assert max(math.dist(p, q) for p, q in itertools.pairwise(learner)) < 0.2 + 0.05
+
+
+def test_a_seeded_tuner_inside_the_rails_repeats_its_run_also_where_the_rails_draw() -> None:
+    def served() -> list[str]:
+        inner = create_tuning_instance(
+            [Categorical("m", "x", tuple("xyzw"))], "exponential_weights_slates", {"random_seed": 5}
+        )
+        tuner = Guarded(inner, baseline=1.0, margin=0.1, start_scale=0.25)  # categories pulled back 3 times in 4
+        return [x["m"] for x in play(tuner, 60, reward=lambda x: 1.0)]
+
+    assert served() == served()
 
 
 def test_learner_without_native_scaling_is_pulled_towards_the_incumbent() -> None:

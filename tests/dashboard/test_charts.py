@@ -87,7 +87,7 @@ def test_a_context_is_charted_alone() -> None:
 
 
 def test_baseline_threshold_events_and_best_so_far_follow_the_rails() -> None:
-    safety = {"baseline_rounds": 3, "relative_margin": 0.2}
+    safety = {"baseline_rounds": 3, "relative_margin": 0.2, "dedicated_baseline": True}
     tuner = create_tuning_instance(PARAMETERS[:2], "bluefin", {"random_seed": 4}, safety=safety)
     rounds = Rounds(PARAMETERS[:2])
     for i in range(1, 301):

@@ -223,9 +223,11 @@ def test_safety_rails_from_the_spec(workdir: Path) -> None:
     assert result.returncode == 0, result.stderr
     with RunStore.open_existing(workdir / "spec.run.sqlite") as store:
         rounds = store.rounds()
-        assert [r.metadata["served_by"] for r in rounds[:2]] == ["baseline", "baseline"]
+        # BlueFin's pairs straddle the start: its rounds that keep the starting mode measure the baseline
+        measuring = [r for r in rounds if r.metadata["served_by"] == "baseline"]
+        assert measuring and {r.configuration["mode"] for r in measuring} == {"slow"}
         assert all(r.configuration["workers"] <= 4 for r in rounds)
-        assert store.load_tuner().events()[0]["kind"] == "baseline"
+        assert "baseline" in [e["kind"] for e in store.load_tuner().events()]
     report = oppertune(workdir, "report", "spec.run.sqlite")
     assert "safety rails" in report.stdout and "baseline" in report.stdout
 

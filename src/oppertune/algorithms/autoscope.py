@@ -517,8 +517,8 @@ class AutoScope(TuningInstance):
         return result
 
     # ----------------------------------------------------------------- state
-    def _set_exploration_scale(self, scale: float) -> bool:
-        return all([leaf._set_exploration_scale(scale) for leaf in self._leaves])
+    def _set_exploration_scale(self, scale: float) -> frozenset[str]:
+        return frozenset.intersection(*(leaf._set_exploration_scale(scale) for leaf in self._leaves))
 
     def _reexplore(self) -> None:
         for leaf in self._leaves:

@@ -139,8 +139,15 @@ class TuningInstance:
                 f"data. Got {dict(context.data)!r}. Use 'autoscope' to tune per context."
             )
 
-    def _set_exploration_scale(self, scale: float) -> bool:
-        """Shrink (scale < 1) or restore (1) how far the learner explores; False when it cannot."""
+    def _set_exploration_scale(self, scale: float) -> frozenset[str]:
+        """Shrink (scale < 1) or restore (1) how far the learner explores; the names of the parameters whose
+        exploration it scales itself (the rails pull the others towards the incumbent)."""
+        return frozenset()
+
+    def _straddles_start(self) -> bool:
+        """Whether the learner plays mirrored pairs of rounds around a centre that starts at the starting
+        configuration (or next to it, near a bound), so that the mean of its first pairs estimates that
+        configuration's reward (for the rails)."""
         return False
 
     def _reexplore(self) -> None:

@@ -89,13 +89,22 @@ class BlueFin(TuningInstance):
         """The current centre of exploration, in parameter units."""
         return self._space.to_values(self._center)
 
-    def _current_delta(self) -> float:
-        delta = self.delta * self._exploration_scale
-        return delta / math.sqrt(1.0 + self.eta_decay_rate * self._steps) if self.eta_decay_rate else delta
+    def _radius(self) -> float:
+        """The exploration radius of the arguments (decayed with the steps), before any exploration scale."""
+        return self.delta / math.sqrt(1.0 + self.eta_decay_rate * self._steps) if self.eta_decay_rate else self.delta
 
-    def _set_exploration_scale(self, scale: float) -> bool:
+    def _current_delta(self) -> float:
+        return self._radius() * self._exploration_scale
+
+    def _set_exploration_scale(self, scale: float) -> frozenset[str]:
+        """Scale the exploration radius. The gradient estimates keep dividing by the full radius: the reward
+        difference of narrower points carries the same noise, and dividing it by less would make every step
+        noisier exactly when the rails ask for caution."""
         self._exploration_scale = scale
-        return True
+        return frozenset(self._space.names)
+
+    def _straddles_start(self) -> bool:
+        return self.feedback == 2
 
     def _draw_direction(self) -> list[float]:
         u = self._normals.take(self._dim)
@@ -115,7 +124,7 @@ class BlueFin(TuningInstance):
             return
         r = float(reward)  # type: ignore[arg-type]
         if self.feedback == 1:
-            scale = self._dim * r / self._current_delta()
+            scale = self._dim * r / self._radius()
         elif self._sign > 0:
             self._first_reward, self._sign = r, -1.0
             return
@@ -124,7 +133,7 @@ class BlueFin(TuningInstance):
             largest = max(abs(self._first_reward), abs(r))
             if largest > 0.0:
                 difference /= largest
-            scale = self._dim * difference / (2.0 * self._current_delta())
+            scale = self._dim * difference / (2.0 * self._radius())
             self._sign = 1.0
         self._step([scale * u for u in self._direction])
 

@@ -7,7 +7,8 @@ first), keeps an incumbent backed by repeated evidence, and decides every round 
 * ``baseline``: a round that measures the baseline: by default one of the learner's first rounds that
   keeps the starting categories (a learner exploring in pairs around its centre straddles the starting
   configuration, so the mean of its first pairs estimates its reward, and no round is spent on it), or
-  the starting configuration itself (``dedicated_baseline``, and for learners that do not explore in pairs);
+  the starting configuration itself (``dedicated_baseline``, and for learners that do not explore in pairs:
+  the default and BlueFin with ``feedback=2``, alone or in a HybridSolver, do);
 * ``learner``: the wrapped tuner's proposal, clamped to the hard limits and the maximum change
   per round;
 * ``incumbent``: the best-known configuration — after a regression or a collapse, during a
@@ -25,10 +26,10 @@ the spread of repeated rounds of one configuration (the incumbent's probes, the 
 rounds of a configuration it served lately), pooled over contexts until a context has its own; until there are
 three, the spread of the learner's rounds that measured the baseline (rough: they vary with the learner's
 perturbations too, so it errs towards tolerance). Exploration starts at ``start_scale`` of the learner's own
-(the learner's perturbations shrink, or the proposal is pulled towards the incumbent for learners that cannot
-shrink them); ``recover_after`` good rounds in a row double it, up to the full size. When ``k`` of the last
-``n`` rounds violate (2 of 2 by default), or one round collapses (below), the next round serves the incumbent
-and exploration halves.
+(the learner's perturbations shrink; the parameters a learner cannot shrink itself, e.g. the categories of the
+prototype's HybridSolver, are pulled towards the incumbent instead); ``recover_after`` good rounds in a row
+double it, up to the full size. When ``k`` of the last ``n`` rounds violate (2 of 2 by default), or one round
+collapses (below), the next round serves the incumbent and exploration halves.
 ``rollback_after`` such triggers within ``rollback_window`` rounds roll back automatically: the
 incumbent is served for ``cooldown`` rounds, then exploring resumes at a quarter of its full size, from the
 incumbent (a learner that can, e.g. the default, searches on from it rather than from where it had gone). A
@@ -59,6 +60,7 @@ pulled back one after another, with nothing else recorded between them, are one 
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -67,8 +69,6 @@ from oppertune.algorithms import _arguments as check
 from oppertune.algorithms import _state as valid
 from oppertune.algorithms._random import BufferedDraws
 from oppertune.algorithms.base import TuningInstance
-from oppertune.algorithms.hybrid_solver import HybridSolver
-from oppertune.algorithms.paired_search import PairedSearch
 from oppertune.core.types import Context, PredictResponse
 from oppertune.core.values import Categorical, Integer, Real, transform
 
@@ -173,8 +173,8 @@ class Guarded(TuningInstance):
             changed a starting category in this many rounds, two such rounds are enough; with fewer, the rails
             serve the starting configuration for the rest.
         dedicated_baseline: Serve the starting configuration itself to measure the baseline. None (default): only
-            when the tuner does not explore in pairs around its centre (PairedSearch does, and HybridSolver by
-            default).
+            when the tuner does not explore in pairs around its centre (PairedSearch does, HybridSolver by
+            default, and BlueFin with ``feedback=2``, also as a HybridSolver's numerical learner).
         margin: A round violates when its reward is below ``baseline - margin`` (absolute units).
         relative_margin: Or ``baseline - relative_margin * |baseline|``; used when ``margin`` is None.
         violations: ``(k, n)``: a regression is declared when ``k`` of the last ``n`` rounds violate (by default
@@ -202,7 +202,8 @@ class Guarded(TuningInstance):
             allowance) is a collapse: a regression by itself, and its neighbourhood becomes unsafe. Must be > 1.
         start_scale: The exploration scale of the first rounds, in [1/16, 1]; it doubles after every
             ``recover_after`` good rounds.
-        random_seed: Seed of the rails' own random choices.
+        random_seed: Seed of the rails' own random choices (a category pulled back to the incumbent's or not); None:
+            derived from the tuner's ``random_seed``, if it has one, so that a seeded tuner's runs repeat.
     """
 
     name = "guarded"
@@ -298,17 +299,20 @@ class Guarded(TuningInstance):
         self._initial = {p.name: p.val for p in self._tuned}
         self._categorical = [p.name for p in self._tuned if isinstance(p, Categorical)]
         self._categories = frozenset(self._categorical)
-        straddles = isinstance(tuner, PairedSearch) or (isinstance(tuner, HybridSolver) and tuner._paired)
-        self._serve_start = not straddles if dedicated_baseline is None else dedicated_baseline
+        self._serve_start = not tuner._straddles_start() if dedicated_baseline is None else dedicated_baseline
         self._by_name = {p.name: p for p in self._tuned}
         self._contexts: dict[str, _ContextRails] = {}
         self._scale = self.start_scale
-        self._scales_natively = tuner._set_exploration_scale(self.start_scale)
+        # what the tuner cannot shrink itself, the rails pull towards the incumbent
+        self._pulled = frozenset(p.name for p in self._tuned) - tuner._set_exploration_scale(self.start_scale)
         self._mode = "exploring"  # or "frozen" or "rolled_back"
         self._cooldown_left = 0
         self._triggers: list[int] = []
         self._events: list[SafetyEvent] = []
-        self._draws = BufferedDraws(self.random_seed, "uniform")
+        seed = self.random_seed
+        if seed is None and isinstance(getattr(tuner, "random_seed", None), int):
+            seed = int(hashlib.sha256(f"rails:{tuner.random_seed}".encode()).hexdigest()[:15], 16)
+        self._draws = BufferedDraws(seed, "uniform")
         self._last_metadata: dict[str, Any] = {}
         self._noise_measured = False  # by repeated rounds, once: collapses seen before are judged again then
 
@@ -502,7 +506,7 @@ class Guarded(TuningInstance):
         else:
             source, proposed = "learner", True
             proposal = dict(self.tuner._predict(context))
-            if not self._scales_natively and self._scale < 1.0:
+            if self._pulled and self._scale < 1.0:
                 proposal = self._pull_towards(proposal, incumbent, self._scale)
             config, clamped = self._clamp(proposal, rails.last_served)
             if self.budgets:
@@ -523,10 +527,13 @@ class Guarded(TuningInstance):
         return config
 
     def _pull_towards(self, proposal: dict[str, Any], incumbent: Mapping[str, Any], scale: float) -> dict[str, Any]:
+        """``proposal`` with the parameters the tuner does not scale itself pulled towards ``incumbent``."""
         pulled = {}
         for name, value in proposal.items():
             p = self._by_name[name]
-            if isinstance(p, Categorical):
+            if name not in self._pulled:
+                pulled[name] = value
+            elif isinstance(p, Categorical):
                 keep = value == incumbent[name] or self._draws.take_one() < scale
                 pulled[name] = value if keep else incumbent[name]
             else:
@@ -826,8 +833,7 @@ class Guarded(TuningInstance):
 
     def _set_scale(self, scale: float) -> None:
         self._scale = scale
-        if self._scales_natively:
-            self.tuner._set_exploration_scale(scale)
+        self.tuner._set_exploration_scale(scale)
 
     # ------------------------------------------------------------------ incumbent and evidence
     def _update_candidate(self, rails: _ContextRails, index: int, r: float) -> None:

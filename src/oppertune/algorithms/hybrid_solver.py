@@ -141,13 +141,17 @@ class HybridSolver(TuningInstance):
         for learner in self._learners:
             learner._learn(reward, context)
 
-    def _set_exploration_scale(self, scale: float) -> bool:
+    def _set_exploration_scale(self, scale: float) -> frozenset[str]:
         if self._paired:
             self._scale = scale
             for learner in self._per_context.values():
                 learner._set_exploration_scale(scale)
-            return True
-        return all([learner._set_exploration_scale(scale) for learner in self._learners])
+            return frozenset(p.name for p in self._tuned)
+        return frozenset().union(*(learner._set_exploration_scale(scale) for learner in self._learners))
+
+    def _straddles_start(self) -> bool:
+        # side by side, the rounds that keep the starting categories follow the numerical learner's pairs
+        return self._paired or any(learner._straddles_start() for learner in self._learners)
 
     def _shifts(self, context: Context) -> int:
         learner = self._per_context.get(context.id) if self._paired else None

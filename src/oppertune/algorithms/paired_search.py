@@ -199,7 +199,7 @@ class PairedSearch(TuningInstance):
             shift = [x + a - b for x, a, b in zip(shift, new, old)]
         return shift
 
-    def _set_exploration_scale(self, scale: float) -> bool:
+    def _set_exploration_scale(self, scale: float) -> frozenset[str]:
         """Scale the perturbations (not the steps: a step follows evidence, and halving it only delays the tuner).
         A grid parameter whose scaled perturbation would be under one grid step is still perturbed by one step,
         in a fraction of the pairs: the expected perturbation shrinks with the scale, and the parameter never
@@ -216,6 +216,9 @@ class PairedSearch(TuningInstance):
             scaled = width * scale
             self._widths.append(max(scaled, least))
             self._perturb.append(min(1.0, scaled / least) if least else 1.0)
+        return frozenset(p.name for p in self._tuned)
+
+    def _straddles_start(self) -> bool:
         return True
 
     def _shifts(self, context: Context) -> int:
