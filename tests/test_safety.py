@@ -358,6 +358,22 @@ def test_contexts_have_their_own_baseline_and_incumbent() -> None:
         tuner.predict(Context({"other": 1}))
 
 
+def test_autoscope_leaves_measure_each_contexts_baseline_without_rounds_of_the_start() -> None:
+    inner = create_tuning_instance(
+        [Real("a", 0.5, 0.0, 1.0), Real("b", 0.5, 0.0, 1.0)], "autoscope",
+        {"features": [{"name": "job", "values": ["p", "q", "r"]}], "height": 2, "random_seed": 2},
+    )  # fmt: skip
+    tuner = Guarded(inner)  # BlueFin leaves: mirrored pairs around the start
+    served = []
+    for job in "pqr" * 8:
+        context = Context({"job": job})
+        x, _ = tuner.predict(context)
+        served.append(x)
+        tuner.set_reward(1.0 - (x["a"] - 0.7) ** 2, context_id=context.id)
+    assert len([e for e in tuner.events() if e["kind"] == "baseline"]) == 3
+    assert {"a": 0.5, "b": 0.5} not in served
+
+
 def test_state_round_trip_continues_identically() -> None:
     original = guarded(baseline_rounds=2, probe_every=4, limits={"a": {"max": 0.8}})
     rng = random.Random(2)

@@ -17,10 +17,11 @@ def test_the_tables_cover_every_problem_and_the_other_tuners(capsys: pytest.Capt
     assert {row[0] for row in rows} == set(PROBLEMS)
     off = [row for row in rows if row[:2] == ["queue_cliff", "off"]]
     assert len(off) == 1 and "%" not in " ".join(off[0])  # the reference row has no cost
-    hybrid = [row for row in rows if row[1] == "hybrid_solver,"]
-    plain = {p for p in PROBLEMS if not get_problem(p).contexts and get_problem(p).phases == 1}
-    assert {row[0] for row in hybrid} == plain and len(hybrid) == 2 * len(plain)  # off and with the rails
-    assert all(("%" in " ".join(row)) == (row[2] == "rails") for row in hybrid)
+    prototype = [row for row in rows if row[1] in ("hybrid_solver,", "autoscope,")]
+    stationary = {p for p in PROBLEMS if get_problem(p).phases == 1}
+    assert {row[0] for row in prototype} == stationary and len(prototype) == 2 * len(stationary)  # off and rails
+    assert all((row[1] == "autoscope,") == bool(get_problem(row[0]).contexts) for row in prototype)
+    assert all(("%" in " ".join(row)) == (row[2] == "rails") for row in prototype)
     budget = next(line for line in lines if "rails + memory budget" in line)
     assert "%" in budget and budget.split()[-1] == "0.0"  # within the declared budget: no round in the cliff
     shift = next(line for line in lines if line.startswith("drifting_optimum") and " rails " in line)

@@ -520,6 +520,11 @@ class AutoScope(TuningInstance):
     def _set_exploration_scale(self, scale: float) -> frozenset[str]:
         return frozenset.intersection(*(leaf._set_exploration_scale(scale) for leaf in self._leaves))
 
+    def _straddles_start(self) -> bool:
+        # every leaf starts at the starting configuration; a context's first rounds may take halves of different
+        # leaves' pairs, each as likely on either side, so their mean still estimates the start's reward
+        return all(leaf._straddles_start() for leaf in self._leaves)
+
     def _reexplore(self) -> None:
         for leaf in self._leaves:
             leaf._reexplore()

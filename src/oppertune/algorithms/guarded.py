@@ -8,7 +8,7 @@ first), keeps an incumbent backed by repeated evidence, and decides every round 
   keeps the starting categories (a learner exploring in pairs around its centre straddles the starting
   configuration, so the mean of its first pairs estimates its reward, and no round is spent on it), or
   the starting configuration itself (``dedicated_baseline``, and for learners that do not explore in pairs:
-  the default and BlueFin with ``feedback=2``, alone or in a HybridSolver, do);
+  the default and BlueFin with ``feedback=2``, alone, in a HybridSolver or as AutoScope's leaves, do);
 * ``learner``: the wrapped tuner's proposal, clamped to the hard limits and the maximum change
   per round;
 * ``incumbent``: the best-known configuration — after a regression or a collapse, during a
@@ -174,7 +174,8 @@ class Guarded(TuningInstance):
             serve the starting configuration for the rest.
         dedicated_baseline: Serve the starting configuration itself to measure the baseline. None (default): only
             when the tuner does not explore in pairs around its centre (PairedSearch does, HybridSolver by
-            default, and BlueFin with ``feedback=2``, also as a HybridSolver's numerical learner).
+            default, and BlueFin with ``feedback=2``, also as a HybridSolver's numerical learner or as AutoScope's
+            leaves).
         margin: A round violates when its reward is below ``baseline - margin`` (absolute units).
         relative_margin: Or ``baseline - relative_margin * |baseline|``; used when ``margin`` is None.
         violations: ``(k, n)``: a regression is declared when ``k`` of the last ``n`` rounds violate (by default

@@ -4,8 +4,9 @@ Run: ``python -m oppertune.bench.safety [--seeds N] [--rounds N]`` (100 seeds by
 For the default tuner with and without rails (and, on drifting problems, without drift detection) it prints, per
 problem: normalised cumulative regret, worst drop below the starting configuration, rounds spent where
 the service falls over (``queue_cliff``, also with the memory budget an operator would declare), and on
-drifting problems the regret after the shift; then the same for the seed README's hybrid solver on the problems
-without contexts or drift, and for uniform random sampling (which explores widely) on ``queue_cliff``; last,
+drifting problems the regret after the shift; then the same for the seed README's hybrid solver and AutoScope on
+the stationary problems (AutoScope on those with contexts), and for uniform random sampling (which explores
+widely) on ``queue_cliff``; last,
 the rails' targets, met or not, with the figures behind each. Prints figures; asserts nothing.
 """
 
@@ -48,8 +49,8 @@ DECLARED: dict[str, dict[str, Setting]] = {
 }
 
 
-# Rails are for any tuner: the seed README's hybrid_solver on every problem it can tune (one configuration for all
-# contexts, no drift), and random sampling, which explores widely, on the cliff, which shows what the rails save it.
+# Rails are for any tuner: the seed README's hybrid_solver and AutoScope on every stationary problem (AutoScope where
+# there are contexts), and random sampling, which explores widely, on the cliff, which shows what the rails save it.
 PROTOTYPE = "hybrid_solver (seed README)"
 OTHER_TUNERS: dict[str, tuple[str, dict[str, Any]]] = {"uniform_random": ("uniform_random", {})}
 
@@ -192,20 +193,28 @@ def main(argv: list[str] | None = None) -> None:
             measured.setdefault(name, {})[label] = runs
             print(_row(name, label, runs, off, problem.phases > 1))
     print()
-    print(f"The seed README's hybrid_solver, with and without the rails (default settings), {args.seeds} seeds")
+    print(
+        "The seed README's hybrid_solver (problems without contexts) and autoscope (with contexts), with and without "
+        f"the rails (default settings), {args.seeds} seeds, stationary problems"
+    )
     print(header)
     print("-" * len(header))
     others: dict[str, dict[str, Runs]] = {}
     for name in PROBLEMS:
         problem = get_problem(name)
-        if problem.contexts or problem.phases > 1:
+        if problem.phases > 1:
             continue
-        off = [run(problem, None, seed, args.rounds, "hybrid_solver", SEED_HYBRID_ARGS) for seed in range(args.seeds)]
-        on = [run(problem, {}, seed, args.rounds, "hybrid_solver", SEED_HYBRID_ARGS) for seed in range(args.seeds)]
+        algorithm, arguments = (
+            ("autoscope", {"features": [dict(f) for f in problem.features]})
+            if problem.contexts
+            else ("hybrid_solver", SEED_HYBRID_ARGS)
+        )
+        off = [run(problem, None, seed, args.rounds, algorithm, arguments) for seed in range(args.seeds)]
+        on = [run(problem, {}, seed, args.rounds, algorithm, arguments) for seed in range(args.seeds)]
         if name == "queue_cliff":
             others[PROTOTYPE] = {"off": off, "rails": on}
-        print(_row(name, "hybrid_solver, off", off, off, False))
-        print(_row(name, "hybrid_solver, rails", on, off, False))
+        print(_row(name, f"{algorithm}, off", off, off, False))
+        print(_row(name, f"{algorithm}, rails", on, off, False))
     print()
     print(f"Random sampling on queue_cliff, with and without the rails (default settings), {args.seeds} seeds")
     print(header)
