@@ -193,10 +193,8 @@ def main(argv: list[str] | None = None) -> None:
             measured.setdefault(name, {})[label] = runs
             print(_row(name, label, runs, off, problem.phases > 1))
     print()
-    print(
-        "The seed README's hybrid_solver (problems without contexts) and autoscope (with contexts), with and without "
-        f"the rails (default settings), {args.seeds} seeds, stationary problems"
-    )
+    print(f"The seed README's tuners with and without the rails (default settings), {args.seeds} seeds:")
+    print("hybrid_solver with the README's arguments, and autoscope where there are contexts")
     print(header)
     print("-" * len(header))
     others: dict[str, dict[str, Runs]] = {}
