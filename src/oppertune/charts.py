@@ -20,7 +20,10 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DEFAULT_POINTS", "MAJOR_EVENTS", "MARKED_EVENTS", "MAX_POINTS", "SERVED_BY", "Rounds", "build", "contexts"]
+__all__ = [
+    "DEFAULT_POINTS", "EVENT_COLOURS", "MAJOR_EVENTS", "MARKED_EVENTS", "MAX_POINTS", "SERVED_BY", "Rounds", "build",
+    "contexts",
+]  # fmt: skip
 
 DEFAULT_POINTS = 600
 """Buckets per chart unless asked otherwise: about one per pixel of a wide chart."""
@@ -34,6 +37,12 @@ MARKED_EVENTS = frozenset(
 are only counted, in rounds."""
 MAJOR_EVENTS = frozenset({"regression", "collapse", "rollback", "drift", "freeze", "resume"})
 """Markers drawn across the whole chart (``major`` in the chart data); the routine ones are a tick at the top."""
+EVENT_COLOURS = {
+    "regression": "#d62728", "rollback": "#8c1c13", "drift": "#ff7f0e", "freeze": "#1f4e9c", "resume": "#2ca02c",
+    "incumbent": "#9467bd", "baseline": "#7f7f7f", "widen": "#17becf", "collapse": "#1a1a1a", "lifted": "#aec7e8",
+    "avoided": "#8c564b", "clamped": "#bcbd22",
+}  # fmt: skip
+"""The colour of each kind of rail event, in the dashboard (its ``events.css``) and in the report's plot."""
 _MAX_MARKERS = 500
 
 

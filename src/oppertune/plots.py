@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from oppertune.charts import EVENT_COLOURS
+
 __all__ = ["importance_chart", "reward_chart", "tuner_chart"]
 
 
@@ -24,10 +26,6 @@ def _pyplot():  # type: ignore[no-untyped-def]
     return plt
 
 
-_KIND_COLOURS = {
-    "regression": "#d62728", "rollback": "#8c1c13", "drift": "#ff7f0e", "freeze": "#1f4e9c", "resume": "#2ca02c",
-    "incumbent": "#9467bd", "baseline": "#7f7f7f", "widen": "#17becf", "collapse": "#1a1a1a", "lifted": "#aec7e8",
-}  # fmt: skip
 _BAND_COLOURS = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7")
 
 
@@ -71,7 +69,7 @@ def _draw_reward(axes: Any, chart: Mapping[str, Any], log_y: bool = False) -> No
     seen: set[str] = set()
     for event in chart["events"]:
         kind = event["kind"]
-        colour = _KIND_COLOURS.get(kind, "black")
+        colour = EVENT_COLOURS.get(kind, "black")
         label = None if kind in seen else kind
         seen.add(kind)
         if event["major"]:

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 from service.service_helpers import NUMERICAL, ServerProcess
 
+from oppertune import charts
 from oppertune.bench.dashboard import JOB_TYPES, sign_in, wait_until
 from oppertune.service.client import RemoteTuner
 from oppertune.service.storage import Storage
@@ -111,6 +112,10 @@ def test_every_kind_of_rail_event_is_listed_in_a_colour_of_its_own(page: Any, si
     assert {"collapse", "avoided", "drift", "regression"} <= set(colours)
     assert "rgba(0, 0, 0, 0)" not in colours.values()  # white text on no background could not be read
     assert len(set(colours.values())) == len(colours)
+    rgb = {kind: "rgb({}, {}, {})".format(*bytes.fromhex(hex_[1:])) for kind, hex_ in charts.EVENT_COLOURS.items()}
+    assert colours == {kind: rgb[kind] for kind in colours}  # the server's events.css, one list for badges and plots
+    marker = page.evaluate("getComputedStyle(document.documentElement).getPropertyValue('--k-collapse').trim()")
+    assert marker == charts.EVENT_COLOURS["collapse"]
 
 
 def test_live_updates_arrive_without_a_reload(page: Any, site: Site) -> None:

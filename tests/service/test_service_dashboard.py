@@ -194,6 +194,13 @@ def test_the_pages_are_served_without_a_key_and_the_data_with_one(storage: Stora
             answer = anonymous.get(path)
             assert answer.status_code == 200 and answer.headers["x-content-type-options"] == "nosniff", path
         assert "MIT License" in anonymous.get("/static/vendor/uplot/LICENSE").text
+        colours = anonymous.get("/events.css")  # the one list of the rail events' colours, for badges and markers
+        assert colours.headers["content-type"].startswith("text/css")
+        assert colours.headers["x-content-type-options"] == "nosniff"
+        for kind, colour in charts.EVENT_COLOURS.items():
+            assert f"--k-{kind}: {colour};" in colours.text
+            assert f".k-{kind} {{ background: var(--k-{kind}); }}" in colours.text
+        assert set(charts.MARKED_EVENTS) < set(charts.EVENT_COLOURS)  # every marked kind, and the counted ones
         assert anonymous.get("/static/nope.js").status_code == 404
         assert anonymous.get("/v1/dashboard/tuners").status_code == 401
         assert "/v1/dashboard/tuners" in anonymous.get("/openapi.json").json()["paths"]

@@ -178,6 +178,19 @@ def _page(_request: Request) -> Response:
     return FileResponse(STATIC_DIR / "index.html", headers=_SECURITY_HEADERS)
 
 
+_EVENTS_CSS = "".join(
+    [
+        ":root {\n", *(f"  --k-{kind}: {colour};\n" for kind, colour in charts.EVENT_COLOURS.items()), "}\n",
+        *(f".k-{kind} {{ background: var(--k-{kind}); }}\n" for kind in charts.EVENT_COLOURS),
+    ]
+)  # fmt: skip
+
+
+def _events_css(_request: Request) -> Response:
+    """The rail events' colours (`oppertune.charts.EVENT_COLOURS`): badge classes, and properties for the charts."""
+    return Response(_EVENTS_CSS, media_type="text/css", headers=_SECURITY_HEADERS)
+
+
 class _Static(StaticFiles):
     """The dashboard's files, with the page's security headers."""
 
@@ -190,4 +203,5 @@ class _Static(StaticFiles):
 def mount(app: FastAPI) -> None:
     """Serve the dashboard at ``/`` (its data comes from ``/v1``, with the same API keys)."""
     app.add_api_route("/", _page, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/events.css", _events_css, methods=["GET"], include_in_schema=False)
     app.mount("/static", _Static(directory=STATIC_DIR), name="dashboard-static")

@@ -12,11 +12,9 @@
   const LIST_POLL_MS = 5000;
   const TUNER_POLL_MS = 2000;
   const STATUS_TEXT = { exploring: "exploring", frozen: "frozen", rolled_back: "rolled back" };
-  const KIND_COLOURS = {
-    regression: "#d62728", rollback: "#8c1c13", drift: "#ff7f0e", freeze: "#1f4e9c",
-    resume: "#2ca02c", incumbent: "#9467bd", baseline: "#7f7f7f", widen: "#17becf", collapse: "#1a1a1a",
-    lifted: "#aec7e8",
-  };
+  // The rail events' colours: custom properties --k-KIND of the server's events.css (one list, in oppertune.charts).
+  const rootStyle = getComputedStyle(document.documentElement);
+  const kindColour = (kind) => rootStyle.getPropertyValue("--k-" + kind).trim() || "#444";
   const BAND_COLOURS = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1",
     "#ff9da7", "#9c755f", "#bab0ac"];
   const number = new Intl.NumberFormat(undefined, { maximumSignificantDigits: 4 });
@@ -311,7 +309,7 @@
             const x = Math.round(u.valToPos(event.round, "x", true));
             if (x < bbox.left || x > bbox.left + bbox.width) continue;
             const major = event.major;
-            ctx.strokeStyle = KIND_COLOURS[event.kind] || "#444";
+            ctx.strokeStyle = kindColour(event.kind);
             ctx.lineWidth = (major ? 1.5 : 2) * px;
             ctx.setLineDash(major ? [4 * px, 3 * px] : []);
             ctx.beginPath();
