@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -10,6 +11,11 @@ import numpy as np
 from oppertune.algorithms import _state as valid
 
 _BLOCK = 256
+
+
+def derived_seed(*parts: object) -> int:
+    """A seed for a stream of its own, derived from ``parts`` (e.g. a tuner's seed and what the stream is for)."""
+    return int(hashlib.sha256(":".join(map(str, parts)).encode()).hexdigest()[:15], 16)
 
 
 class BufferedDraws:

@@ -60,14 +60,13 @@ pulled back one after another, with nothing else recorded between them, are one 
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Mapping
 from typing import Any
 
 from oppertune.algorithms import _arguments as check
 from oppertune.algorithms import _state as valid
-from oppertune.algorithms._random import BufferedDraws
+from oppertune.algorithms._random import BufferedDraws, derived_seed
 from oppertune.algorithms.base import TuningInstance
 from oppertune.core.types import Context, PredictResponse
 from oppertune.core.values import Categorical, Integer, Real, transform
@@ -312,7 +311,7 @@ class Guarded(TuningInstance):
         self._events: list[SafetyEvent] = []
         seed = self.random_seed
         if seed is None and isinstance(getattr(tuner, "random_seed", None), int):
-            seed = int(hashlib.sha256(f"rails:{tuner.random_seed}".encode()).hexdigest()[:15], 16)
+            seed = derived_seed("rails", tuner.random_seed)
         self._draws = BufferedDraws(seed, "uniform")
         self._last_metadata: dict[str, Any] = {}
         self._noise_measured = False  # by repeated rounds, once: collapses seen before are judged again then

@@ -10,12 +10,12 @@ per context id (for many contexts that should share configurations, use ``autosc
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from oppertune.algorithms import _arguments as check
+from oppertune.algorithms._random import derived_seed
 from oppertune.algorithms.base import TuningInstance
 from oppertune.algorithms.paired_search import PairedSearch
 from oppertune.core.types import Context
@@ -117,7 +117,7 @@ class HybridSolver(TuningInstance):
         if learner is None:
             seed = self.random_seed
             if seed is not None and context_id:
-                seed = int(hashlib.sha256(f"{seed}:{context_id}".encode()).hexdigest()[:15], 16)
+                seed = derived_seed(seed, context_id)
             learner = self._per_context[context_id] = PairedSearch(self._tuned, random_seed=seed)
             if self._scale != 1.0:
                 learner._set_exploration_scale(self._scale)

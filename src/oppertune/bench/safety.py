@@ -6,8 +6,8 @@ problem: normalised cumulative regret, worst drop below the starting configurati
 the service falls over (``queue_cliff``, also with the memory budget an operator would declare), and on
 drifting problems the regret after the shift; then the same for the seed README's hybrid solver and AutoScope on
 the stationary problems (AutoScope on those with contexts), and for uniform random sampling (which explores
-widely) on ``queue_cliff``; last,
-the rails' targets, met or not, with the figures behind each. Prints figures; asserts nothing.
+widely) on ``queue_cliff``; last, the rails' targets, met or not, with the figures behind each. Prints figures;
+asserts nothing.
 """
 
 from __future__ import annotations
