@@ -109,6 +109,20 @@ def test_same_seed_same_run(name: str, params: list[ValueType], args: dict[str, 
 
 
 @pytest.mark.parametrize(("name", "params", "args"), PARAMS)
+def test_inside_the_rails_it_names_what_it_shrinks_and_a_seeded_run_repeats(
+    name: str, params: list[ValueType], args: dict[str, Any]
+) -> None:
+    tuner = create_tuning_instance(params, name, copy.deepcopy(args))
+    shrunk = tuner._set_exploration_scale(0.5)  # the hook the rails call: the rails pull the other parameters
+    assert isinstance(shrunk, frozenset) and shrunk <= {p.name for p in params}
+    assert isinstance(tuner._straddles_start(), bool)
+    first = run(create_tuning_instance(params, name, copy.deepcopy(args), safety={"start_scale": 0.25}), 60)
+    assert all(p.name in x for x in first for p in params)
+    if "random_seed" in args:  # the rails' own draws are seeded from the tuner's seed
+        assert run(create_tuning_instance(params, name, copy.deepcopy(args), safety={"start_scale": 0.25}), 60) == first
+
+
+@pytest.mark.parametrize(("name", "params", "args"), PARAMS)
 @pytest.mark.parametrize("rounds_before", [0, 1, 7, 8])
 @pytest.mark.parametrize("open_round", [False, True])
 def test_state_round_trip_continues_identically(
