@@ -60,6 +60,7 @@ pulled back one after another, with nothing else recorded between them, are one 
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -203,7 +204,8 @@ class Guarded(TuningInstance):
         start_scale: The exploration scale of the first rounds, in [1/16, 1]; it doubles after every
             ``recover_after`` good rounds.
         random_seed: Seed of the rails' own random choices (a category pulled back to the incumbent's or not); None:
-            derived from the tuner's ``random_seed``, if it has one, so that a seeded tuner's runs repeat.
+            derived from the tuner's arguments, so that the run of a seeded tuner (its own seed or its learners')
+            repeats.
     """
 
     name = "guarded"
@@ -310,8 +312,8 @@ class Guarded(TuningInstance):
         self._triggers: list[int] = []
         self._events: list[SafetyEvent] = []
         seed = self.random_seed
-        if seed is None and isinstance(getattr(tuner, "random_seed", None), int):
-            seed = derived_seed("rails", tuner.random_seed)
+        if seed is None:  # from the tuner's arguments, seeds included: a seeded run repeats inside the rails too
+            seed = derived_seed("rails", tuner.name, json.dumps(tuner.get_arguments(), sort_keys=True, default=str))
         self._draws = BufferedDraws(seed, "uniform")
         self._last_metadata: dict[str, Any] = {}
         self._noise_measured = False  # by repeated rounds, once: collapses seen before are judged again then
