@@ -156,6 +156,16 @@ def targets(measured: dict[str, dict[str, Runs]], others: dict[str, dict[str, Ru
     return out
 
 
+def _off_and_on(
+    problem: Problem, algorithm: str, arguments: dict[str, Any], seeds: int, rounds: int
+) -> dict[str, Runs]:
+    """Runs of ``algorithm`` on ``problem`` with the rails off and on (default settings), on the same seeds."""
+    return {
+        label: [run(problem, rails, seed, rounds, algorithm, arguments) for seed in range(seeds)]
+        for label, rails in (("off", None), ("rails", {}))
+    }
+
+
 def _at_least(low: int, why: str) -> Callable[[str], int]:
     def parse(text: str) -> int:
         try:
@@ -207,23 +217,20 @@ def main(argv: list[str] | None = None) -> None:
             if problem.contexts
             else ("hybrid_solver", SEED_HYBRID_ARGS)
         )
-        off = [run(problem, None, seed, args.rounds, algorithm, arguments) for seed in range(args.seeds)]
-        on = [run(problem, {}, seed, args.rounds, algorithm, arguments) for seed in range(args.seeds)]
+        off_and_on = _off_and_on(problem, algorithm, arguments, args.seeds, args.rounds)
         if name == "queue_cliff":
-            others[PROTOTYPE] = {"off": off, "rails": on}
-        print(_row(name, f"{algorithm}, off", off, off, False))
-        print(_row(name, f"{algorithm}, rails", on, off, False))
+            others[PROTOTYPE] = off_and_on
+        for label, runs in off_and_on.items():
+            print(_row(name, f"{algorithm}, {label}", runs, off_and_on["off"], False))
     print()
     print(f"Random sampling on queue_cliff, with and without the rails (default settings), {args.seeds} seeds")
     print(header)
     print("-" * len(header))
     cliff = get_problem("queue_cliff")
     for name, (algorithm, arguments) in OTHER_TUNERS.items():
-        off = [run(cliff, None, seed, args.rounds, algorithm, arguments) for seed in range(args.seeds)]
-        on = [run(cliff, {}, seed, args.rounds, algorithm, arguments) for seed in range(args.seeds)]
-        others[name] = {"off": off, "rails": on}
-        print(_row(name, "off", off, off, False))
-        print(_row(name, "rails", on, off, False))
+        others[name] = _off_and_on(cliff, algorithm, arguments, args.seeds, args.rounds)
+        for label, runs in others[name].items():
+            print(_row(name, label, runs, others[name]["off"], False))
     print()
     print("The rails' targets on these runs")
     for what, met, figures in targets(measured, others):
