@@ -118,7 +118,7 @@ def test_inside_the_rails_it_names_what_it_shrinks_and_a_seeded_run_repeats(
     assert isinstance(tuner._straddles_start(), bool)
     first = run(create_tuning_instance(params, name, copy.deepcopy(args), safety={"start_scale": 0.25}), 60)
     assert all(p.name in x for x in first for p in params)
-    # the rails' own draws are seeded from the tuner's initial state
+    # the rails' own draws are seeded from the tuner's arguments
     assert run(create_tuning_instance(params, name, copy.deepcopy(args), safety={"start_scale": 0.25}), 60) == first
 
 

@@ -318,17 +318,6 @@ def test_the_prototypes_hybrid_is_scaled_by_its_numerical_learner_and_pulled_onl
     assert max(math.dist(p, q) for p, q in itertools.pairwise(learner)) < 0.2 + 0.05
 
 
-def test_a_seeded_tuner_inside_the_rails_repeats_its_run_also_where_the_rails_draw() -> None:
-    def served() -> list[str]:
-        inner = create_tuning_instance(
-            [Categorical("m", "x", tuple("xyzw"))], "exponential_weights_slates", {"random_seed": 5}
-        )
-        tuner = Guarded(inner, baseline=1.0, margin=0.1, start_scale=0.25)  # categories pulled back 3 times in 4
-        return [x["m"] for x in play(tuner, 60, reward=lambda x: 1.0)]
-
-    assert served() == served()
-
-
 def test_learner_without_native_scaling_is_pulled_towards_the_incumbent() -> None:
     inner = create_tuning_instance(
         [Categorical("m", "x", ("x", "y", "z"))], "exponential_weights_slates", {"random_seed": 3}
